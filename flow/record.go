@@ -90,6 +90,10 @@ type Record struct {
 	Initiator string `json:"initiator,omitempty"`
 	// Answered reports whether a TCP connection attempt got a SYN-ACK.
 	Answered *bool `json:"answered,omitempty"`
+	// Direction is where the flow was observed relative to the pod that
+	// reported it: "ingress" (entering it) or "egress" (leaving it), as
+	// Hubble's traffic_direction says.
+	Direction string `json:"direction,omitempty"`
 
 	Observed   Observed `json:"observed"`
 	DropReason string   `json:"drop_reason,omitempty"`

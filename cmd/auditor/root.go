@@ -16,6 +16,11 @@ should deny, and suggests least-privilege NetworkPolicies from what it saw.`,
 	}
 	root.AddCommand(
 		newVersionCmd(),
+		newAgentCmd(),
+		newBaselineCmd(),
+		newAuditCmd(&clusterSource{}),
+		newSuggestCmd(&clusterSource{}),
+		newObserveCmd(),
 	)
 	return root
 }

@@ -1,0 +1,429 @@
+package agent
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"go.uber.org/zap"
+	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	networkingv1 "k8s.io/api/networking/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
+	"sigs.k8s.io/yaml"
+
+	"github.com/flow-auditor/flow-auditor/anomaly"
+	"github.com/flow-auditor/flow-auditor/baseline"
+	"github.com/flow-auditor/flow-auditor/correlate"
+	"github.com/flow-auditor/flow-auditor/flow"
+	"github.com/flow-auditor/flow-auditor/hubble/server"
+	"github.com/flow-auditor/flow-auditor/metrics"
+	"github.com/flow-auditor/flow-auditor/pipeline"
+)
+
+// Scale of the benchmarks: 10,000 pods in 500 namespaces (four workloads
+// of five pods each), four policies per namespace (2,000), two Services
+// per namespace.
+const (
+	benchNamespaces = 500
+	benchPodsPerNS  = 20
+	benchWorkloads  = 4
+)
+
+// benchCluster builds the benchmark's cluster.
+func benchCluster() correlate.Objects {
+	var o correlate.Objects
+	for n := range 20 {
+		o.Nodes = append(o.Nodes, &corev1.Node{
+			ObjectMeta: metav1.ObjectMeta{Name: "node-" + strconv.Itoa(n)},
+			Status:     corev1.NodeStatus{Addresses: []corev1.NodeAddress{{Type: corev1.NodeInternalIP, Address: fmt.Sprintf("172.18.0.%d", n+1)}}},
+		})
+	}
+	tcp := corev1.ProtocolTCP
+	port := func(p int) *intstr.IntOrString { v := intstr.FromInt32(int32(p)); return &v }
+	for ns := range benchNamespaces {
+		name := "ns-" + strconv.Itoa(ns)
+		o.Namespaces = append(o.Namespaces, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{
+			Name: name, Labels: map[string]string{"kubernetes.io/metadata.name": name, "team": "t" + strconv.Itoa(ns%10)},
+		}})
+		for i := range benchPodsPerNS {
+			idx := ns*benchPodsPerNS + i
+			app := "app-" + strconv.Itoa(i%benchWorkloads)
+			o.Pods = append(o.Pods, &corev1.Pod{
+				ObjectMeta: metav1.ObjectMeta{
+					Namespace: name, Name: fmt.Sprintf("%s-5c6b8d9f7b-%d", app, i),
+					Labels:          map[string]string{"app": app, "pod-template-hash": "5c6b8d9f7b"},
+					OwnerReferences: []metav1.OwnerReference{{APIVersion: "apps/v1", Kind: "ReplicaSet", Name: app + "-5c6b8d9f7b", Controller: ptr(true)}},
+				},
+				Spec: corev1.PodSpec{NodeName: "node-" + strconv.Itoa(idx%20), Containers: []corev1.Container{{
+					Name: "c", Ports: []corev1.ContainerPort{{Name: "http", ContainerPort: 8000, Protocol: tcp}},
+				}}},
+				Status: corev1.PodStatus{Phase: corev1.PodRunning, PodIP: benchPodIP(idx).String(), PodIPs: []corev1.PodIP{{IP: benchPodIP(idx).String()}}},
+			})
+		}
+		for s := range 2 {
+			svc := fmt.Sprintf("svc-%d", s)
+			cip := benchServiceIP(ns, s).String()
+			o.Services = append(o.Services, &corev1.Service{
+				ObjectMeta: metav1.ObjectMeta{Namespace: name, Name: svc},
+				Spec: corev1.ServiceSpec{ClusterIP: cip, ClusterIPs: []string{cip}, Selector: map[string]string{"app": "app-" + strconv.Itoa(s)},
+					Ports: []corev1.ServicePort{{Name: "http", Port: 80, Protocol: tcp, TargetPort: intstr.FromString("http")}}},
+			})
+			var eps []discoveryv1.Endpoint
+			for i := s; i < benchPodsPerNS; i += benchWorkloads {
+				eps = append(eps, discoveryv1.Endpoint{Addresses: []string{benchPodIP(ns*benchPodsPerNS + i).String()},
+					Conditions: discoveryv1.EndpointConditions{Ready: ptr(true)}})
+			}
+			o.EndpointSlices = append(o.EndpointSlices, &discoveryv1.EndpointSlice{
+				ObjectMeta:  metav1.ObjectMeta{Namespace: name, Name: svc + "-x", Labels: map[string]string{discoveryv1.LabelServiceName: svc}},
+				AddressType: discoveryv1.AddressTypeIPv4, Endpoints: eps,
+				Ports: []discoveryv1.EndpointPort{{Name: ptr("http"), Port: ptr(int32(8000)), Protocol: &tcp}},
+			})
+		}
+		peerNS := "ns-" + strconv.Itoa((ns+1)%benchNamespaces)
+		o.NetworkPolicies = append(o.NetworkPolicies,
+			&networkingv1.NetworkPolicy{ObjectMeta: metav1.ObjectMeta{Namespace: name, Name: "deny-all"},
+				Spec: networkingv1.NetworkPolicySpec{PolicyTypes: []networkingv1.PolicyType{networkingv1.PolicyTypeIngress, networkingv1.PolicyTypeEgress}}},
+			&networkingv1.NetworkPolicy{ObjectMeta: metav1.ObjectMeta{Namespace: name, Name: "same-namespace"},
+				Spec: networkingv1.NetworkPolicySpec{
+					PolicyTypes: []networkingv1.PolicyType{networkingv1.PolicyTypeIngress},
+					Ingress: []networkingv1.NetworkPolicyIngressRule{{
+						From:  []networkingv1.NetworkPolicyPeer{{PodSelector: &metav1.LabelSelector{}}},
+						Ports: []networkingv1.NetworkPolicyPort{{Protocol: &tcp, Port: port(8000)}},
+					}}}},
+			&networkingv1.NetworkPolicy{ObjectMeta: metav1.ObjectMeta{Namespace: name, Name: "egress"},
+				Spec: networkingv1.NetworkPolicySpec{
+					PolicyTypes: []networkingv1.PolicyType{networkingv1.PolicyTypeEgress},
+					Egress: []networkingv1.NetworkPolicyEgressRule{
+						{To: []networkingv1.NetworkPolicyPeer{{PodSelector: &metav1.LabelSelector{}}}},
+						{
+							To: []networkingv1.NetworkPolicyPeer{{
+								NamespaceSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"kubernetes.io/metadata.name": peerNS}},
+								PodSelector:       &metav1.LabelSelector{MatchLabels: map[string]string{"app": "app-0"}},
+							}},
+							Ports: []networkingv1.NetworkPolicyPort{{Protocol: &tcp, Port: port(8000)}},
+						},
+						{
+							To: []networkingv1.NetworkPolicyPeer{{IPBlock: &networkingv1.IPBlock{CIDR: "0.0.0.0/0",
+								Except: []string{"10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"}}}},
+							Ports: []networkingv1.NetworkPolicyPort{{Protocol: &tcp, Port: port(443)}},
+						},
+					}}},
+			&networkingv1.NetworkPolicy{ObjectMeta: metav1.ObjectMeta{Namespace: name, Name: "from-team"},
+				Spec: networkingv1.NetworkPolicySpec{
+					PodSelector: metav1.LabelSelector{MatchLabels: map[string]string{"app": "app-0"}},
+					PolicyTypes: []networkingv1.PolicyType{networkingv1.PolicyTypeIngress},
+					Ingress: []networkingv1.NetworkPolicyIngressRule{{
+						From: []networkingv1.NetworkPolicyPeer{{NamespaceSelector: &metav1.LabelSelector{
+							MatchExpressions: []metav1.LabelSelectorRequirement{{Key: "team", Operator: metav1.LabelSelectorOpExists}}}}},
+						Ports: []networkingv1.NetworkPolicyPort{{Protocol: &tcp, Port: port(8000)}},
+					}}}},
+		)
+	}
+	return o
+}
+
+func ptr[T any](v T) *T { return &v }
+
+func benchPodIP(i int) netip.Addr {
+	return netip.AddrFrom4([4]byte{10, 244, byte(i / 250), byte(i%250 + 1)})
+}
+
+func benchServiceIP(ns, s int) netip.Addr {
+	i := ns*2 + s
+	return netip.AddrFrom4([4]byte{10, 96, byte(i / 250), byte(i%250 + 1)})
+}
+
+// benchFlows returns n records over `conns` distinct connections, the mix
+// a node sees: pods of a namespace talking to each other (half), to a pod
+// of the next namespace, to Services, to public addresses on 443, and a
+// few to the metadata service.
+func benchFlows(n, conns int, at time.Time) []flow.Record {
+	out := make([]flow.Record, n)
+	for i := range out {
+		c := i % conns
+		out[i] = benchFlow(c, (c*7919)%(benchNamespaces*benchPodsPerNS), at)
+	}
+	return out
+}
+
+// nodeFlows returns n connections of the 500 pods of node-0 (every
+// twentieth pod), each to the mix of benchFlow.
+func nodeFlows(n int, at time.Time) []flow.Record {
+	out := make([]flow.Record, n)
+	for c := range out {
+		out[c] = benchFlow(c, (c%500)*20, at)
+	}
+	return out
+}
+
+// benchFlow is connection c from pod src.
+func benchFlow(c, src int, at time.Time) flow.Record {
+	ns := src / benchPodsPerNS
+	r := flow.Record{
+		TimeFirst: at, TimeLast: at.Add(time.Second), Node: "node-0", Protocol: flow.TCP,
+		Src: flow.Endpoint{IP: benchPodIP(src), Port: uint16(32768 + c%28000)}, Packets: 10, Bytes: 4000,
+		Observed: flow.Forwarded, Initiator: "src",
+	}
+	switch k := c % 20; {
+	case k < 10:
+		r.Dst = flow.Endpoint{IP: benchPodIP(ns*benchPodsPerNS + (src+1+k)%benchPodsPerNS), Port: 8000}
+	case k < 13:
+		r.Dst = flow.Endpoint{IP: benchPodIP(((ns+1)%benchNamespaces)*benchPodsPerNS + k%benchPodsPerNS), Port: 8000}
+	case k < 15:
+		r.Dst = flow.Endpoint{IP: benchServiceIP(ns, k%2), Port: 80}
+	case k < 19:
+		r.Dst = flow.Endpoint{IP: netip.AddrFrom4([4]byte{203, 0, 113, byte(c % 250)}), Port: 443}
+	default:
+		r.Dst = flow.Endpoint{IP: netip.MustParseAddr("169.254.169.254"), Port: 80}
+	}
+	return r
+}
+
+// countingSink counts what reaches it.
+type countingSink struct{ n atomic.Uint64 }
+
+func (*countingSink) Name() string                      { return "count" }
+func (s *countingSink) Consume(events []pipeline.Event) { s.n.Add(uint64(len(events))) }
+
+// BenchmarkPipeline measures enriched, evaluated flow records per second
+// through the whole userspace pipeline on one core: batching and connection
+// tracking, resolution and service translation, policy evaluation,
+// anomaly detection and the baseline, then every sink the agent has
+// (metrics, the Hubble ring, the violation log). Goal: 1,000,000 a second.
+func BenchmarkPipeline(b *testing.B) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
+	snap := correlate.NewSnapshot(benchCluster())
+	objs := snap.Objects()
+	ix := correlate.BuildIndex(objs, correlate.IndexOptions{})
+	pols, err := compilePolicies(objs)
+	if err != nil {
+		b.Fatal(err)
+	}
+	var current atomic.Pointer[pipeline.Policies]
+	current.Store(pols)
+	t0 := time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
+	// 100,000 live connections, each reported again every drain.
+	const drain = 4096
+	recs := benchFlows(100_000, 100_000, t0)
+
+	m := metrics.New(metrics.Options{})
+	store := baseline.NewStore(baseline.Options{Node: "node-0", Now: func() time.Time { return t0 }})
+	ring := server.New(server.Config{NodeName: "node-0"})
+	last := &countingSink{}
+	in := make(chan []flow.Record, 4)
+	p, err := pipeline.New(pipeline.Config{
+		InBatches: in, Resolver: ix, Policies: &current,
+		Inspector: &anomaly.Detector{Baseline: store},
+		Sinks:     []pipeline.Sink{metricsSink{m}, hubbleSink{ring}, logSink{samplingLogger(zap.NewNop())}, last},
+		Explain:   true, Wait: true, WaitSinks: true, Meter: m, QueueSize: 16,
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- p.Run(ctx) }()
+
+	b.ResetTimer()
+	start := time.Now()
+	sent := 0
+	for sent < b.N {
+		// The drains are slices of the records made above: the pipeline
+		// copies what it takes, so the benchmark's source costs nothing.
+		from := sent % len(recs)
+		n := min(drain, b.N-sent, len(recs)-from)
+		in <- recs[from : from+n]
+		sent += n
+	}
+	close(in)
+	if err := <-done; err != nil {
+		b.Fatal(err)
+	}
+	elapsed := time.Since(start)
+	b.StopTimer()
+	if got := last.n.Load(); got != uint64(b.N) {
+		b.Fatalf("the last sink got %d records of %d", got, b.N)
+	}
+	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "records/s")
+	if b.N >= 100_000 {
+		b.Logf("%d records in %v on 1 core: %.0f records/s through every stage and every sink; %d baseline profiles",
+			b.N, elapsed.Round(time.Millisecond), float64(b.N)/elapsed.Seconds(), store.Len())
+	}
+}
+
+// BenchmarkAgentMemory runs the agent binary (auditor agent --source file)
+// on a snapshot of 10,000 pods and 2,000 policies, feeds it 100,000 live
+// connections of the pods of its node, and prints its resident memory once
+// they are through (VmRSS) and at its peak (VmHWM). Goal: under 150 MiB.
+func BenchmarkAgentMemory(b *testing.B) {
+	dir := b.TempDir()
+	bin := filepath.Join(dir, "auditor")
+	if out, err := exec.Command("go", "build", "-o", bin, "../cmd/auditor").CombinedOutput(); err != nil {
+		b.Fatalf("build the auditor: %v\n%s", err, out)
+	}
+	snapPath := filepath.Join(dir, "cluster.yaml")
+	if err := writeSnapshot(snapPath, benchCluster()); err != nil {
+		b.Fatal(err)
+	}
+	const live = 100_000
+	flowsPath := filepath.Join(dir, "flows.jsonl")
+	if err := writeFlowFile(flowsPath, nodeFlows(live, time.Now().Add(-time.Minute))); err != nil {
+		b.Fatal(err)
+	}
+	for range b.N {
+		cmd := exec.Command(bin, "agent", "--source", "file", "--flows-file", flowsPath, "--snapshot", snapPath,
+			"--node-name", "node-0", "--metrics-addr", "127.0.0.1:0", "--hubble-addr", "127.0.0.1:0", "--log-format", "json")
+		stderr, err := cmd.StderrPipe()
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := cmd.Start(); err != nil {
+			b.Fatal(err)
+		}
+		addr := metricsAddrFromLog(b, stderr)
+		for scrape(b, addr)[series(metrics.RecordsTotal, "stage", "metrics")] < live {
+			time.Sleep(100 * time.Millisecond)
+		}
+		got := scrape(b, addr)
+		rss, peak := procMemory(b, cmd.Process.Pid)
+		b.ReportMetric(float64(rss)/(1<<20), "RSS-MiB")
+		b.ReportMetric(float64(peak)/(1<<20), "peak-RSS-MiB")
+		b.Logf("agent process with %d live connections: RSS %d MiB, peak %d MiB (Go heap in use %.0f MiB); lost %v",
+			live, rss>>20, peak>>20, got["go_memstats_heap_inuse_bytes{}"]/(1<<20), lostTotal(got))
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		if err := cmd.Wait(); err != nil {
+			b.Errorf("agent exit: %v", err)
+		}
+	}
+}
+
+func writeFlowFile(path string, recs []flow.Record) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	w := bufio.NewWriter(f)
+	enc := json.NewEncoder(w)
+	for i := range recs {
+		if err := enc.Encode(&recs[i]); err != nil {
+			return err
+		}
+	}
+	if err := w.Flush(); err != nil {
+		return err
+	}
+	return f.Close()
+}
+
+// metricsAddrFromLog reads the agent's JSON log until it says where it
+// serves metrics, then keeps draining the log.
+func metricsAddrFromLog(b *testing.B, r io.Reader) string {
+	sc := bufio.NewScanner(r)
+	for sc.Scan() {
+		var line struct {
+			Msg         string `json:"msg"`
+			MetricsAddr string `json:"metrics_addr"`
+		}
+		if json.Unmarshal(sc.Bytes(), &line) == nil && line.MetricsAddr != "" {
+			go func() { _, _ = io.Copy(io.Discard, r) }()
+			return line.MetricsAddr
+		}
+	}
+	b.Fatal("the agent exited without saying where it serves metrics")
+	return ""
+}
+
+func lostTotal(got map[string]float64) float64 {
+	sum := 0.0
+	for k, v := range got {
+		if strings.HasPrefix(k, metrics.LostEventsTotal+"{") {
+			sum += v
+		}
+	}
+	return sum
+}
+
+// procMemory reads a process's VmRSS and VmHWM.
+func procMemory(b *testing.B, pid int) (rss, peak uint64) {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		for _, f := range []struct {
+			prefix string
+			dst    *uint64
+		}{{"VmRSS:", &rss}, {"VmHWM:", &peak}} {
+			if rest, ok := strings.CutPrefix(line, f.prefix); ok {
+				kb, err := strconv.ParseUint(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
+				if err != nil {
+					b.Fatal(err)
+				}
+				*f.dst = kb << 10
+			}
+		}
+	}
+	return rss, peak
+}
+
+// writeSnapshot writes objects as a multi-document YAML stream, as a
+// snapshot file holds them.
+func writeSnapshot(path string, o correlate.Objects) error {
+	var sb strings.Builder
+	add := func(apiVersion, kind string, obj any) error {
+		data, err := yaml.Marshal(obj)
+		if err != nil {
+			return err
+		}
+		sb.WriteString("---\napiVersion: " + apiVersion + "\nkind: " + kind + "\n")
+		sb.Write(data)
+		return nil
+	}
+	for _, x := range o.Namespaces {
+		if err := add("v1", "Namespace", x); err != nil {
+			return err
+		}
+	}
+	for _, x := range o.Nodes {
+		if err := add("v1", "Node", x); err != nil {
+			return err
+		}
+	}
+	for _, x := range o.Pods {
+		if err := add("v1", "Pod", x); err != nil {
+			return err
+		}
+	}
+	for _, x := range o.Services {
+		if err := add("v1", "Service", x); err != nil {
+			return err
+		}
+	}
+	for _, x := range o.EndpointSlices {
+		if err := add("discovery.k8s.io/v1", "EndpointSlice", x); err != nil {
+			return err
+		}
+	}
+	for _, x := range o.NetworkPolicies {
+		if err := add("networking.k8s.io/v1", "NetworkPolicy", x); err != nil {
+			return err
+		}
+	}
+	return os.WriteFile(path, []byte(sb.String()), 0o600)
+}

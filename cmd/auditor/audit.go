@@ -1,0 +1,306 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
+	"github.com/flow-auditor/flow-auditor/anomaly"
+	"github.com/flow-auditor/flow-auditor/collector/file"
+	"github.com/flow-auditor/flow-auditor/correlate"
+	"github.com/flow-auditor/flow-auditor/internal/envflag"
+	"github.com/flow-auditor/flow-auditor/policy"
+)
+
+// inventoryLoader reads the inventory when no --snapshot is given: the live
+// cluster behind a kubeconfig. It returns usage errors (exit 2) for a
+// cluster that is not configured or not reachable.
+type inventoryLoader interface {
+	addFlags(fs *pflag.FlagSet)
+	load(ctx context.Context) (correlate.Inventory, error)
+}
+
+type auditOptions struct {
+	snapshots []string
+	flows     []string
+	namespace string
+	output    string
+	top       int
+	privilege privilegeOptions // --namespace report (audit_privilege.go)
+}
+
+// Output formats.
+const (
+	formatJSONL = "jsonl"
+	formatJSON  = "json"
+	formatTable = "table"
+)
+
+// newAuditCmd builds `auditor audit`. live is where the inventory comes
+// from without --snapshot; nil makes --snapshot required.
+func newAuditCmd(live inventoryLoader) *cobra.Command {
+	var o auditOptions
+	cmd := &cobra.Command{
+		Use:   "audit --snapshot FILE... --flows FILE... [--namespace NS] [-o jsonl|json|table]",
+		Short: "Judge recorded flows against the cluster's NetworkPolicies",
+		Long: `Audit reads flows (JSON lines: the auditor's own flow records, Hubble flows, or
+"hubble observe -o jsonpb" output), resolves both ends of every flow against
+the cluster inventory (pods, nodes, Services translated to their backends),
+and judges it against the NetworkPolicies in force: what today's policies
+allow, what they deny, and why.
+
+Output: one JSON object per input flow, in input order (-o jsonl, the default
+when stdout is not a terminal); one JSON document with the flows and a
+summary (-o json); or per namespace the flows allowed and denied and the
+denied edges by workload (-o table, the default on a terminal). A one-line
+summary goes to stderr.
+
+Bad input (a malformed line, an unknown protocol, an invalid snapshot or
+NetworkPolicy) stops the audit with exit status 2, naming the file and line or
+the object, and nothing on stdout.`,
+		Example: `  auditor audit --snapshot examples/snapshot.yaml --flows examples/flows.jsonl
+  kubectl get namespaces,pods,services,endpointslices,networkpolicies,nodes -A -o yaml > cluster.yaml
+  hubble observe --last 10000 -o jsonpb > flows.jsonl
+  auditor audit --snapshot cluster.yaml --flows flows.jsonl --namespace ai-agents -o jsonl`,
+		Args:          cobra.NoArgs,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		PreRunE: func(cmd *cobra.Command, _ []string) error {
+			if err := envflag.Apply(cmd.Flags()); err != nil {
+				return usageError(err)
+			}
+			return nil
+		},
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return runAudit(cmd, &o, live)
+		},
+	}
+	fs := cmd.Flags()
+	fs.StringSliceVar(&o.snapshots, "snapshot", nil, "cluster snapshot files (kubectl get ... -o yaml|json); repeat or separate with commas; \"-\" is stdin")
+	fs.StringSliceVar(&o.flows, "flows", nil, "flow files (JSON lines); repeat or separate with commas; \"-\" is stdin")
+	fs.StringVarP(&o.namespace, "namespace", "n", "", "audit only flows from or to this namespace")
+	fs.StringVarP(&o.output, "output", "o", "", "output format: jsonl, json or table (default: table on a terminal, jsonl otherwise)")
+	fs.IntVar(&o.top, "top", 10, "denied edges shown per namespace in the table (0: all)")
+	o.privilege.addFlags(fs)
+	if live != nil {
+		live.addFlags(fs)
+	}
+	// Name the environment variables in --help; envflag.Apply reads them.
+	fs.VisitAll(func(f *pflag.Flag) { f.Usage += " [$" + envflag.Name(f.Name) + "]" })
+	return cmd
+}
+
+func runAudit(cmd *cobra.Command, o *auditOptions, live inventoryLoader) error {
+	stdout, stderr := cmd.OutOrStdout(), cmd.ErrOrStderr()
+	format := o.output
+	switch format {
+	case "":
+		format = formatJSONL
+		if isTerminal(stdout) {
+			format = formatTable
+		}
+	case formatJSONL, formatJSON, formatTable:
+	default:
+		return usageError(fmt.Errorf("--output %q: want jsonl, json or table", o.output))
+	}
+	if len(o.flows) == 0 {
+		return usageError(errors.New("--flows is required: the flow files to audit (JSON lines; \"-\" reads stdin)"))
+	}
+	if o.top < 0 {
+		return usageError(fmt.Errorf("--top %d: want 0 (all) or more", o.top))
+	}
+	ac, err := loadAuditContext(cmd.Context(), o.snapshots, live)
+	if err != nil {
+		return err
+	}
+	ac.privilege = o.privilege.start(ac.objs, ac.index, o.namespace)
+	inputs, closeInputs, err := openFlows(o.flows, cmd.InOrStdin())
+	if err != nil {
+		return err
+	}
+	defer closeInputs()
+
+	var out spool
+	defer out.Close()
+	stats, err := auditFlows(cmd.Context(), ac, inputs, o.namespace, format, &out)
+	if err != nil {
+		return err
+	}
+	// Input accepted: only now does anything reach stdout.
+	if err := writeAuditOutput(stdout, format, &out, stats, o.top); err != nil {
+		return failure(fmt.Errorf("write output: %w", err))
+	}
+	fmt.Fprintln(stderr, summaryLine(stats, o.namespace))
+	if err := ac.privilege.finish(stdout, stderr, format); err != nil {
+		return err
+	}
+	return nil
+}
+
+// loadAuditContext reads the inventory and compiles what judging needs.
+func loadAuditContext(ctx context.Context, snapshots []string, live inventoryLoader) (*auditContext, error) {
+	var inv correlate.Inventory
+	switch {
+	case len(snapshots) > 0:
+		snap, err := correlate.LoadSnapshot(snapshots...)
+		if err != nil {
+			return nil, usageError(err)
+		}
+		inv = snap
+	case live != nil:
+		var err error
+		if inv, err = live.load(ctx); err != nil {
+			return nil, err
+		}
+	default:
+		return nil, usageError(errors.New("--snapshot is required: the cluster snapshot files (kubectl get namespaces,pods,services,endpointslices,networkpolicies,nodes -A -o yaml)"))
+	}
+	objs := inv.Objects()
+	engine, err := policy.New(objs.NetworkPolicies, objs.Namespaces)
+	if err != nil {
+		return nil, usageError(err)
+	}
+	return &auditContext{
+		objs:   objs,
+		index:  correlate.BuildIndex(objs, correlate.IndexOptions{}),
+		engine: engine,
+		blocks: anomaly.NewBlocks(objs.NetworkPolicies),
+	}, nil
+}
+
+// openFlows opens the flow files; "-" is stdin.
+func openFlows(paths []string, stdin io.Reader) ([]file.Input, func(), error) {
+	var inputs []file.Input
+	var files []*os.File
+	closeAll := func() {
+		for _, f := range files {
+			_ = f.Close()
+		}
+	}
+	for _, p := range paths {
+		if p == "-" {
+			inputs = append(inputs, file.Input{Name: "stdin", R: stdin})
+			continue
+		}
+		f, err := os.Open(p)
+		if err != nil {
+			closeAll()
+			return nil, nil, usageError(fmt.Errorf("open flows: %w", err))
+		}
+		files = append(files, f)
+		inputs = append(inputs, file.Input{Name: p, R: f})
+	}
+	return inputs, closeAll, nil
+}
+
+// batchOut is one batch's share of the output, made on a worker.
+type batchOut struct {
+	buf []byte
+}
+
+// auditFlows judges every flow, writing the per-flow output (jsonl lines,
+// or json array elements each preceded by a comma) to out in input order.
+func auditFlows(ctx context.Context, ac *auditContext, inputs []file.Input, namespace, format string, out io.Writer) (*auditStats, error) {
+	// Counts do not depend on order: each worker keeps its own, merged at
+	// the end.
+	var workers []*auditor
+	var counts []*counter
+	for range max(1, runtimeWorkers()) {
+		workers = append(workers, newAuditor(ac))
+		counts = append(counts, newCounter())
+	}
+	opt := file.Options{Workers: len(workers)}
+	total := &auditStats{}
+	var writeErr error
+	err := file.Run(ctx, inputs, opt,
+		func(w int, b *file.Batch[batchOut]) error {
+			a, d, st := workers[w], &b.Data, counts[w]
+			d.buf = d.buf[:0]
+			for i := range b.Records {
+				rec := &b.Records[i]
+				j := a.audit(rec)
+				if namespace != "" && rec.Src.Namespace != namespace && rec.Dst.Namespace != namespace {
+					st.Outside++
+					continue
+				}
+				st.add(rec, j)
+				switch format {
+				case formatJSONL:
+					d.buf = a.enc.AppendFlat(d.buf, j.wire, rec)
+					d.buf = append(d.buf, '\n')
+				case formatJSON:
+					d.buf = append(d.buf, ",\n"...)
+					d.buf = a.enc.AppendFlat(d.buf, j.wire, rec)
+				}
+			}
+			return nil
+		},
+		func(b *file.Batch[batchOut]) error {
+			total.Skipped.Add(b.Skipped)
+			ac.privilege.observe(b.Records)
+			if len(b.Data.buf) == 0 {
+				return nil
+			}
+			_, writeErr = out.Write(b.Data.buf)
+			return writeErr
+		})
+	if writeErr != nil {
+		return nil, failure(writeErr)
+	}
+	if err != nil {
+		var le *file.LineError
+		if errors.As(err, &le) || ctx.Err() == nil {
+			return nil, usageError(err)
+		}
+		return nil, failure(err)
+	}
+	for _, c := range counts {
+		c.into(total)
+	}
+	return total, nil
+}
+
+// writeAuditOutput writes the spooled flows, or the table, to stdout.
+func writeAuditOutput(w io.Writer, format string, out *spool, stats *auditStats, top int) error {
+	switch format {
+	case formatTable:
+		return writeTable(w, stats, top)
+	case formatJSON:
+		if _, err := io.WriteString(w, `{"flows":[`); err != nil {
+			return err
+		}
+		if stats.Flows > 0 {
+			// Skip the comma before the first flow.
+			if err := out.copyTo(w, 1); err != nil {
+				return err
+			}
+			if _, err := io.WriteString(w, "\n"); err != nil {
+				return err
+			}
+		}
+		sum, err := json.Marshal(stats.jsonSummary())
+		if err != nil {
+			return err
+		}
+		_, err = fmt.Fprintf(w, "],\"summary\":%s}\n", sum)
+		return err
+	default:
+		return out.copyTo(w, 0)
+	}
+}
+
+// isTerminal reports whether w is a terminal (a character device).
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}

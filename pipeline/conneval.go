@@ -1,0 +1,105 @@
+package pipeline
+
+import (
+	"net/netip"
+	"time"
+
+	"github.com/flow-auditor/flow-auditor/anomaly"
+	"github.com/flow-auditor/flow-auditor/correlate"
+	"github.com/flow-auditor/flow-auditor/flow"
+)
+
+// connRefresh bounds how long a connection's judgement is reused: a
+// long-lived connection is judged again at least this often (by its
+// records' time), and whenever the policies change.
+const connRefresh = time.Minute
+
+// connEval is how a connection was judged, reused for its later records:
+// the kernel reports every live connection again at each drain, and judging
+// what was just judged would cost most of the pipeline's time. A record
+// reuses it while the policies are the ones it was judged with and for
+// connRefresh after; a pod relabelled or a Service changed mid-connection
+// is thus seen within connRefresh, a policy change at once. Records that
+// carry their source's own verdict (Hubble's) are always judged afresh.
+//
+// It holds the resolution's immutable targets rather than endpoints, so
+// that 100,000 live connections cost little memory.
+type connEval struct {
+	policies *Policies
+	at       int64 // the judged record's first time, unix nanoseconds
+	// src and dst are what the connection's sides resolved to (dst after
+	// service translation: dstIP and dstPort are the backend's).
+	src, dst         *correlate.Target
+	dstIP            netip.Addr
+	dstPort          uint16
+	service          string
+	servicePort      uint16
+	srcKind, dstKind flow.Kind
+	egress, ingress  string
+	verdict          string
+	explanation      string
+	static           anomaly.Class
+	unresolved       bool
+}
+
+// reusable returns the connection's judgement if the event's record may
+// reuse it.
+func (e *Event) reusable(current *Policies) *connEval {
+	if !e.Repeat || e.conn == nil || e.Record.Verdict != "" {
+		return nil
+	}
+	c := e.conn.eval.Load()
+	if c == nil || c.policies != current {
+		return nil
+	}
+	if t := e.Record.TimeFirst.UnixNano(); !e.Record.TimeFirst.IsZero() && t-c.at > int64(connRefresh) {
+		return nil
+	}
+	return c
+}
+
+// apply fills rec (the connection's way round) from the judgement: the
+// resolved endpoints, keeping what the wire said about DNS names, and the
+// policy results, with the violation for what the network did this time.
+func (c *connEval) apply(rec *flow.Record, explain bool) {
+	c.src.Fill(&rec.Src)
+	rec.Src.Kind = c.srcKind
+	dst := correlate.Candidate{Target: c.dst, IP: c.dstIP, Port: c.dstPort}
+	dst.Fill(&rec.Dst)
+	rec.Dst.Kind = c.dstKind
+	rec.Dst.Service, rec.Dst.ServicePort = c.service, c.servicePort
+	rec.Egress, rec.Ingress, rec.Verdict = c.egress, c.ingress, c.verdict
+	rec.Violation = ""
+	if c.verdict == "deny" {
+		if rec.Observed == flow.Dropped {
+			rec.Violation = "denied"
+		} else {
+			rec.Violation = "would-deny"
+		}
+	}
+	if explain || rec.Violation != "" {
+		rec.Explanation = c.explanation
+	}
+}
+
+// remember keeps the judgement of the event's record (the connection's way
+// round, just judged; picked is the destination candidate it names) for
+// the connection's later records.
+func (e *Event) remember(current *Policies, picked int, static anomaly.Class) {
+	if e.conn == nil {
+		return
+	}
+	r := &e.Record
+	c := &connEval{
+		policies: current, at: r.TimeFirst.UnixNano(),
+		src: e.Res.Src.Target, dstIP: r.Dst.IP, dstPort: r.Dst.Port,
+		service: r.Dst.Service, servicePort: r.Dst.ServicePort,
+		srcKind: r.Src.Kind, dstKind: r.Dst.Kind,
+		egress: r.Egress, ingress: r.Ingress, verdict: r.Verdict, explanation: r.Explanation,
+		static: static, unresolved: e.Unresolved,
+	}
+	if picked < len(e.Res.Dst) {
+		c.dst = e.Res.Dst[picked].Target
+	}
+	e.conn.eval.Store(c)
+}
