@@ -3,22 +3,20 @@ SHELL := /bin/bash
 GO ?= go
 BIN := bin/auditor
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
-LDFLAGS := -s -w -X github.com/flow-auditor/flow-auditor/internal/buildinfo.version=$(VERSION)
-# Packages whose tests need the real kube-apiserver and etcd.
-KUBE_BINARIES := hack/kube-binaries.sh
 
-.PHONY: help build test bench generate check-generated lint demo clean kube-binaries
+.PHONY: help build test bench generate check-generated lint demo clean test-binaries
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
 
-build: ## build bin/auditor (static, no cgo)
-	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/auditor
+build: ## build bin/auditor (static, no cgo), exactly as the container image does
+	VERSION=$(VERSION) hack/build-static.sh $(BIN)
 
-kube-binaries: ## build (or reuse the cached) kube-apiserver and etcd for the integration tests
-	@if [ -x $(KUBE_BINARIES) ]; then $(KUBE_BINARIES); fi
+test-binaries: ## build (or reuse the cached) kube-apiserver, etcd and hubble CLI the tests run
+	hack/kube-binaries.sh >/dev/null
+	hack/hubble-cli.sh >/dev/null
 
-test: kube-binaries ## run the whole test suite (kernel tests need root)
+test: test-binaries ## run the whole test suite (kernel tests need root)
 	$(GO) test -count=1 -timeout 45m ./...
 
 bench: ## run every benchmark and print the figures
@@ -35,8 +33,13 @@ lint: ## go vet and a gofmt check
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	  if [ -n "$$out" ]; then echo "gofmt needed on:"; echo "$$out"; exit 1; fi
 
-demo: ## run the auditor on the shipped example cluster and flows
-	$(GO) run ./cmd/auditor audit --snapshot examples/snapshot.yaml --flows examples/flows.jsonl -o table
+demo: ## the whole loop on this machine, as root: emulated cluster, real eBPF agent, attacks, policies, graph (DEMO_FLAGS=--enforce)
+	@if [ "$$(id -u)" != 0 ]; then echo "make demo needs root (network namespaces, eBPF programs): sudo make demo" >&2; exit 2; fi
+	@need=(); for pkg in iproute2 iptables; do dpkg -s "$$pkg" >/dev/null 2>&1 || need+=("$$pkg"); done; \
+	  if (( $${#need[@]} )); then echo "demo: installing $${need[*]}"; \
+	    apt-get update -qq && apt-get install -y -qq --no-install-recommends "$${need[@]}" >/dev/null; fi
+	@$(MAKE) --no-print-directory build
+	$(BIN) demo --out demo-out $(DEMO_FLAGS)
 
 clean: ## remove build output
-	rm -rf bin
+	rm -rf bin demo-out

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"runtime/debug"
 	"time"
 
 	"go.uber.org/zap"
@@ -66,12 +67,16 @@ func New(cfg Config, log *zap.Logger, opts Options) (*Agent, error) {
 		cfg.NodeName = h
 	}
 	log = log.With(zap.String("node", cfg.NodeName))
+	if limit := cfg.memoryLimit(); limit > 0 {
+		debug.SetMemoryLimit(limit)
+	}
 	a := &Agent{cfg: cfg, log: log, health: &health{}}
 	a.metrics = metrics.New(metrics.Options{CardinalityCap: cfg.CardinalityCap})
 
 	if err := a.openInventory(opts.RESTConfig); err != nil {
 		return nil, err
 	}
+
 	learning := cfg.LearningPeriod
 	if learning == 0 {
 		learning = -1 // the store reads zero as its default
@@ -96,7 +101,7 @@ func New(cfg Config, log *zap.Logger, opts Options) (*Agent, error) {
 		}
 		return nil, err
 	}
-	sinks := []pipeline.Sink{metricsSink{a.metrics}, logSink{samplingLogger(log)}}
+	sinks := []pipeline.Sink{logSink{samplingLogger(log)}}
 	if a.hubbleLis != nil {
 		a.hubble = server.New(server.Config{Capacity: cfg.RingSize, NodeName: cfg.NodeName, Logger: log})
 		sinks = append(sinks, hubbleSink{a.hubble})
@@ -112,13 +117,18 @@ func New(cfg Config, log *zap.Logger, opts Options) (*Agent, error) {
 	} else if bs, ok := src.(batchSource); ok {
 		inBatches = bs.Batches()
 	}
+	_, canWait := src.(waiter)
 	pipe, err := pipeline.New(pipeline.Config{
 		In:        in,
 		InBatches: inBatches,
 		Resolver:  a.inv.index,
 		Policies:  &a.inv.policies,
 		Inspector: &anomaly.Detector{Baseline: a.store},
+		// The metrics see every evaluated record: alerts must not miss
+		// what a slow ring reader made the Hubble sink lose.
+		Inline:    []pipeline.Sink{metricsSink{a.metrics}},
 		Sinks:     sinks,
+		WaitSinks: canWait,
 		QueueSize: cfg.QueueSize,
 		BatchSize: cfg.BatchSize,
 		Explain:   true,

@@ -78,6 +78,8 @@ func TestValidate(t *testing.T) {
 		{"bad baseline", func(c *Config) { c.Baseline = "disk" }, "--baseline"},
 		{"bad log format", func(c *Config) { c.LogFormat = "xml" }, "--log-format"},
 		{"zero ring", func(c *Config) { c.RingSize = 0 }, "--ring-size"},
+		{"bad memory limit", func(c *Config) { c.MemoryLimit = "lots" }, "--memory-limit"},
+		{"memory limit", func(c *Config) { c.MemoryLimit = "256Mi" }, ""},
 	} {
 		cfg := Defaults()
 		c.edit(&cfg)

@@ -5,6 +5,8 @@ import (
 	"io"
 	"net"
 	"net/netip"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -21,6 +23,28 @@ import (
 	"github.com/flow-auditor/flow-auditor/internal/testutil"
 	"github.com/flow-auditor/flow-auditor/metrics"
 )
+
+// The e2e test's pods live at addresses of their own: the kernel source
+// reports drops in every network namespace, and other tests of the
+// scenario (the demo's) use testdata's addresses.
+const (
+	e2ePods     = "10.213.7."
+	e2eInternal = "10.213.99.5"
+)
+
+// e2eSnapshot is testdata/cluster.yaml at the e2e test's addresses.
+func e2eSnapshot(t *testing.T) string {
+	t.Helper()
+	data, err := os.ReadFile("testdata/cluster.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "cluster.yaml")
+	if err := os.WriteFile(path, []byte(strings.ReplaceAll(string(data), "10.244.1.", e2ePods)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
 
 // e2eNet is the scenario of testdata/cluster.yaml in network namespaces:
 // the pods at the snapshot's addresses, plus hosts the snapshot does not
@@ -39,9 +63,9 @@ func buildE2ENet(t *testing.T) *e2eNet {
 	}
 	n := &e2eNet{tp: netnstest.New(t, netnstest.Options{NoIPv6: true}), pods: map[string]*netnstest.Pod{}}
 	for name, ip := range map[string]string{
-		"triage": "10.244.1.10", "spec1": "10.244.1.11", "spec2": "10.244.1.12",
-		"pg": "10.244.1.20", "dns": "10.244.1.2",
-		"llm1": "203.0.113.10", "llm2": "198.51.100.20", "metadata": "169.254.169.254", "internal": "10.10.0.5",
+		"triage": e2ePods + "10", "spec1": e2ePods + "11", "spec2": e2ePods + "12",
+		"pg": e2ePods + "20", "dns": e2ePods + "2",
+		"llm1": "203.0.113.10", "llm2": "198.51.100.20", "metadata": "169.254.169.254", "internal": e2eInternal,
 	} {
 		n.pods[name] = n.tp.AddPod(netnstest.PodOptions{IPv4: netip.MustParseAddr(ip)})
 	}
@@ -148,11 +172,12 @@ func TestEndToEnd(t *testing.T) {
 	}
 	n.serveUDP(t, "dns", 53)
 	// The node enforces one thing: nothing reaches the internal host.
-	if out, err := netnstest.Exec(n.tp.NodeName, "iptables", "-A", "FORWARD", "-d", "10.10.0.5", "-j", "DROP"); err != nil {
+	if out, err := netnstest.Exec(n.tp.NodeName, "iptables", "-A", "FORWARD", "-d", e2eInternal, "-j", "DROP"); err != nil {
 		t.Fatalf("iptables: %v: %s", err, out)
 	}
 
 	cfg := testConfig()
+	cfg.Snapshots = []string{e2eSnapshot(t)}
 	cfg.Source = SourceEBPF
 	cfg.Netns = "/run/netns/" + n.tp.NodeName
 	cfg.Interfaces = "^" + n.tp.Prefix()
@@ -171,10 +196,10 @@ func TestEndToEnd(t *testing.T) {
 	if err := n.connect(t, "triage", "203.0.113.10:443", 5*time.Second); err != nil {
 		t.Fatal(err)
 	}
-	if err := n.connect(t, "spec1", "10.244.1.20:5432", 5*time.Second); err != nil {
+	if err := n.connect(t, "spec1", e2ePods+"20:5432", 5*time.Second); err != nil {
 		t.Fatal(err)
 	}
-	n.query(t, "triage", "10.244.1.2:53")
+	n.query(t, "triage", e2ePods+"2:53")
 	sunk := series(metrics.RecordsTotal, "stage", "metrics")
 	flowsSeen := func() float64 {
 		got, sum := scrape(t, addr), 0.0
@@ -186,7 +211,12 @@ func TestEndToEnd(t *testing.T) {
 		return sum
 	}
 	// Each connection between two pods counts on both sides.
-	waitFor(t, "the learning flows", func() bool { return flowsSeen() == 5 })
+	waitForOr(t, "the learning flows", func() bool { return flowsSeen() == 5 }, func() {
+		got := scrape(t, addr)
+		for _, name := range []string{metrics.FlowsTotal, metrics.RecordsTotal, metrics.LostEventsTotal} {
+			t.Logf("%s", family(got, name))
+		}
+	})
 	time.Sleep(learning + time.Second)
 
 	// After learning: one known flow and the attacks.
@@ -196,14 +226,14 @@ func TestEndToEnd(t *testing.T) {
 	if err := n.connect(t, "triage", "198.51.100.20:443", 5*time.Second); err != nil {
 		t.Fatal(err)
 	}
-	if err := n.connect(t, "spec1", "10.244.1.12:8000", 5*time.Second); err != nil {
+	if err := n.connect(t, "spec1", e2ePods+"12:8000", 5*time.Second); err != nil {
 		t.Fatal(err)
 	}
 	if err := n.connect(t, "spec1", "169.254.169.254:80", 5*time.Second); err != nil {
 		t.Fatal(err)
 	}
 	var nerr net.Error
-	if err := n.connect(t, "triage", "10.10.0.5:443", 1500*time.Millisecond); !errors.As(err, &nerr) || !nerr.Timeout() {
+	if err := n.connect(t, "triage", e2eInternal+":443", 1500*time.Millisecond); !errors.As(err, &nerr) || !nerr.Timeout() {
 		t.Fatalf("connection to the blocked host: %v, want a timeout", err)
 	}
 	dropSeries := series(metrics.DropsTotal, "namespace", "ai-agents", "reason", "NETFILTER_DROP")
@@ -274,10 +304,10 @@ func TestEndToEnd(t *testing.T) {
 	// The flows through the Observer API, filtered as `hubble observe` does.
 	blocked := getFlows(t, a.HubbleAddr(), &observer.GetFlowsRequest{
 		Number:    1000,
-		Whitelist: []*flowpb.FlowFilter{{DestinationIp: []string{"10.10.0.5"}}},
+		Whitelist: []*flowpb.FlowFilter{{DestinationIp: []string{e2eInternal}}},
 	})
 	if len(blocked) == 0 {
-		t.Fatal("GetFlows to 10.10.0.5: no flow")
+		t.Fatal("GetFlows to the blocked host: no flow")
 	}
 	for _, f := range blocked {
 		if f.GetVerdict() != flowpb.Verdict_DROPPED || f.GetSource().GetNamespace() != ai || f.GetSource().GetPodName() != "triage-agent-7d9f8b6c5d-x2k4p" {
@@ -286,7 +316,7 @@ func TestEndToEnd(t *testing.T) {
 	}
 	metadata := getFlows(t, a.HubbleAddr(), &observer.GetFlowsRequest{
 		Number:    1000,
-		Whitelist: []*flowpb.FlowFilter{{DestinationIp: []string{"169.254.169.254"}}},
+		Whitelist: []*flowpb.FlowFilter{{SourceIp: []string{e2ePods + "11"}, DestinationIp: []string{"169.254.169.254"}}},
 	})
 	if len(metadata) == 0 {
 		t.Error("GetFlows to the metadata service: no flow")

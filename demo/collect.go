@@ -2,6 +2,7 @@ package demo
 
 import (
 	"net/netip"
+	"strings"
 	"sync"
 
 	"github.com/flow-auditor/flow-auditor/anomaly"
@@ -35,11 +36,13 @@ func (e *event) server() *flow.Endpoint {
 	return &e.Record.Dst
 }
 
-// collector is a pipeline sink that keeps the demo's records: those with
-// an address of the scenario on either side (the kernel also reports drops
-// of other namespaces on the machine).
+// collector is a pipeline sink that keeps the demo's records: those seen
+// on the demo's interfaces (the kernel also reports drops in other
+// namespaces of the machine, without an interface, and other programs
+// may use the demo's addresses) with an address of the scenario.
 type collector struct {
-	addrs map[netip.Addr]bool
+	addrs  map[netip.Addr]bool
+	prefix string
 
 	mu     sync.Mutex
 	events []event
@@ -47,8 +50,8 @@ type collector struct {
 	notify chan struct{}
 }
 
-func newCollector(addrs map[netip.Addr]bool) *collector {
-	return &collector{addrs: addrs, notify: make(chan struct{}, 1)}
+func newCollector(addrs map[netip.Addr]bool, interfacePrefix string) *collector {
+	return &collector{addrs: addrs, prefix: interfacePrefix, notify: make(chan struct{}, 1)}
 }
 
 // Name implements pipeline.Sink.
@@ -60,7 +63,7 @@ func (c *collector) Consume(events []pipeline.Event) {
 	var kept []event
 	for i := range events {
 		e := &events[i]
-		if !c.addrs[e.Record.Src.IP] && !c.addrs[e.Record.Dst.IP] {
+		if !strings.HasPrefix(e.Record.Interface, c.prefix) || (!c.addrs[e.Record.Src.IP] && !c.addrs[e.Record.Dst.IP]) {
 			continue
 		}
 		ev := event{Record: e.Record, Classes: e.Anomaly, Reply: e.Reply, Repeat: e.Repeat}

@@ -47,6 +47,14 @@ func buildNetwork(s *Scenario, prefix string) (_ *network, err error) {
 			err = errors.Join(err, n.close())
 		}
 	}()
+	// The agent serves /metrics and Hubble on the node namespace's loopback.
+	lo, err := tp.NodeHandle().LinkByName("lo")
+	if err == nil {
+		err = tp.NodeHandle().LinkSetUp(lo)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("loopback of the node namespace: %w", err)
+	}
 	add := func(key string, ip netip.Addr) error {
 		p, err := tp.AddPod(podnet.PodOptions{IPv4: ip, Name: key})
 		if err != nil {

@@ -112,11 +112,15 @@ var (
 	udp = func(p uint16) Port { return Port{corev1.ProtocolUDP, p} }
 )
 
-// AIAgents returns the scenario of design.md. Pods sit in 10.244.1.0/24
+// AIAgents returns the scenario of design.md. Pods sit in 10.42.0.0/24
 // (the node's pod CIDR); the LLM APIs at documentation addresses; an
 // internal service at a private address outside the cluster; the cloud
 // metadata service at 169.254.169.254. Pods reach DNS at the kube-dns pod's
 // own address (the demo runs no kube-proxy, so there is no ClusterIP).
+//
+// The addresses differ from those of the project's other kernel tests: the
+// kernel reports drops of every namespace to every program watching, and
+// another test's agent must not resolve the demo's drops to its own pods.
 func AIAgents() *Scenario {
 	agent := func(role, hash string) map[string]string {
 		return map[string]string{"app": "ai-agent", "role": role, "tier": "ai-agent",
@@ -127,29 +131,29 @@ func AIAgents() *Scenario {
 		Pods: []Pod{
 			{Key: KeyDNS, Namespace: NSSystem, Name: "coredns-5d78c9869d-7xk2p", Workload: "Deployment/coredns", Hash: "5d78c9869d",
 				Labels: map[string]string{"k8s-app": "kube-dns", "pod-template-hash": "5d78c9869d"},
-				IP:     a("10.244.1.2"), Ports: []Port{udp(53), tcp(53)}},
+				IP:     a("10.42.0.2"), Ports: []Port{udp(53), tcp(53)}},
 			{Key: KeyGateway, Namespace: NSGateway, Name: "gateway-84b6d7c9f5-p5n8v", Workload: "Deployment/gateway", Hash: "84b6d7c9f5",
 				Labels: map[string]string{"app": "gateway", "pod-template-hash": "84b6d7c9f5"},
-				IP:     a("10.244.1.20"), Ports: []Port{tcp(8443)}},
+				IP:     a("10.42.0.20"), Ports: []Port{tcp(8443)}},
 			{Key: KeyTriage, Namespace: NSAgents, Name: "triage-agent-7d9f8b6c5d-x2k4p", Workload: "Deployment/triage-agent", Hash: "7d9f8b6c5d",
-				Labels: agent("triage-agent", "7d9f8b6c5d"), IP: a("10.244.1.10"), Ports: []Port{tcp(8000)}},
+				Labels: agent("triage-agent", "7d9f8b6c5d"), IP: a("10.42.0.10"), Ports: []Port{tcp(8000)}},
 			{Key: KeySpec1, Namespace: NSAgents, Name: "specialist-agent-5c6b8d9f7b-m8q2r", Workload: "Deployment/specialist-agent", Hash: "5c6b8d9f7b",
-				Labels: agent("specialist-agent", "5c6b8d9f7b"), IP: a("10.244.1.11"), Ports: []Port{tcp(8000)}},
+				Labels: agent("specialist-agent", "5c6b8d9f7b"), IP: a("10.42.0.11"), Ports: []Port{tcp(8000)}},
 			{Key: KeySpec2, Namespace: NSAgents, Name: "specialist-agent-5c6b8d9f7b-t4w9z", Workload: "Deployment/specialist-agent", Hash: "5c6b8d9f7b",
-				Labels: agent("specialist-agent", "5c6b8d9f7b"), IP: a("10.244.1.12"), Ports: []Port{tcp(8000)}},
+				Labels: agent("specialist-agent", "5c6b8d9f7b"), IP: a("10.42.0.12"), Ports: []Port{tcp(8000)}},
 			{Key: KeyTools, Namespace: NSAgents, Name: "tool-service-6f7d8c9b5d-h7j3k", Workload: "Deployment/tool-service", Hash: "6f7d8c9b5d",
 				Labels: map[string]string{"app": "tool-service", "tier": "ai-agent", "network-policy": "restricted", "pod-template-hash": "6f7d8c9b5d"},
-				IP:     a("10.244.1.13"), Ports: []Port{tcp(8080)}},
+				IP:     a("10.42.0.13"), Ports: []Port{tcp(8080)}},
 			{Key: KeyPostgres, Namespace: NSDatabase, Name: "postgresql-0", Workload: "StatefulSet/postgresql", Hash: "postgresql-6c8f7d9b4",
 				Labels: map[string]string{"app": "postgresql", "controller-revision-hash": "postgresql-6c8f7d9b4",
 					"statefulset.kubernetes.io/pod-name": "postgresql-0"},
-				IP: a("10.244.1.30"), Ports: []Port{tcp(5432)}},
+				IP: a("10.42.0.30"), Ports: []Port{tcp(5432)}},
 		},
 		Hosts: []Host{
-			{Key: KeyLLM, What: "LLM API", FQDN: "api.llm-provider.example", IP: a("203.0.113.10"), Port: tcp(443)},
-			{Key: KeyEmbed, What: "embeddings API", FQDN: "api.embeddings.example", IP: a("198.51.100.20"), Port: tcp(443)},
-			{Key: KeyNewLLM, What: "LLM API never used", FQDN: "api.unvetted-llm.example", IP: a("192.0.2.66"), Port: tcp(443)},
-			{Key: KeyInternal, What: "internal service (private address)", IP: a("10.20.30.40"), Port: tcp(443)},
+			{Key: KeyLLM, What: "LLM API", FQDN: "api.llm-provider.example", IP: a("203.0.113.80"), Port: tcp(443)},
+			{Key: KeyEmbed, What: "embeddings API", FQDN: "api.embeddings.example", IP: a("198.51.100.80"), Port: tcp(443)},
+			{Key: KeyNewLLM, What: "LLM API never used", FQDN: "api.unvetted-llm.example", IP: a("192.0.2.80"), Port: tcp(443)},
+			{Key: KeyInternal, What: "internal service (private address)", IP: a("10.30.40.50"), Port: tcp(443)},
 			{Key: KeyMetadata, What: "cloud metadata service", IP: a("169.254.169.254"), Port: tcp(80)},
 		},
 		Normal: []Call{

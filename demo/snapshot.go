@@ -36,11 +36,11 @@ func (s *Scenario) Objects(created time.Time) []any {
 	out = append(out, &corev1.Node{
 		TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "Node"},
 		ObjectMeta: metav1.ObjectMeta{Name: NodeName, CreationTimestamp: ts, UID: uid("node", NodeName), Labels: map[string]string{"kubernetes.io/hostname": NodeName}},
-		Spec:       corev1.NodeSpec{PodCIDR: "10.244.1.0/24", PodCIDRs: []string{"10.244.1.0/24"}},
+		Spec:       corev1.NodeSpec{PodCIDR: "10.42.0.0/24", PodCIDRs: []string{"10.42.0.0/24"}},
 		Status: corev1.NodeStatus{Addresses: []corev1.NodeAddress{
 			// The node as its pods see it: the gateway address of every
 			// host-side veth.
-			{Type: corev1.NodeInternalIP, Address: podnet.Gateway4.String()},
+			{Type: corev1.NodeInternalIP, Address: podnet.Gateway().String()},
 			{Type: corev1.NodeHostName, Address: NodeName},
 		}},
 	})
@@ -181,7 +181,7 @@ func (p *Pod) object(ts metav1.Time) *corev1.Pod {
 		Spec: p.spec(),
 		Status: corev1.PodStatus{
 			Phase:  corev1.PodRunning,
-			HostIP: podnet.Gateway4.String(), HostIPs: []corev1.HostIP{{IP: podnet.Gateway4.String()}},
+			HostIP: podnet.Gateway().String(), HostIPs: []corev1.HostIP{{IP: podnet.Gateway().String()}},
 			PodIP: p.IP.String(), PodIPs: []corev1.PodIP{{IP: p.IP.String()}},
 			Conditions: []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionTrue}},
 		},

@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/netip"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/net/dns/dnsmessage"
@@ -153,8 +154,8 @@ func (t *traffic) resolve(from, name string) (netip.Addr, error) {
 const normalDialTimeout = 2 * time.Second
 
 // playNormal makes every normal call once per round until ctx ends; it
-// counts the calls made and reports the first failure on errs.
-func (t *traffic) playNormal(ctx context.Context, round time.Duration, calls *int, fail func(Call, error)) {
+// counts the calls made and reports failures to fail.
+func (t *traffic) playNormal(ctx context.Context, round time.Duration, calls *atomic.Int64, fail func(Call, error)) {
 	tick := time.NewTicker(round)
 	defer tick.Stop()
 	for {
@@ -166,7 +167,7 @@ func (t *traffic) playNormal(ctx context.Context, round time.Duration, calls *in
 			if o.Err != nil && ctx.Err() == nil {
 				fail(c, o.Err)
 			}
-			*calls++
+			calls.Add(1)
 		}
 		select {
 		case <-ctx.Done():

@@ -80,6 +80,8 @@ func agentConfig(c corev1.Container) (agent.Config, error) {
 		switch {
 		case e.ValueFrom != nil && e.ValueFrom.FieldRef != nil && e.ValueFrom.FieldRef.FieldPath == "spec.nodeName":
 			env[e.Name] = "node-a"
+		case e.ValueFrom != nil && e.ValueFrom.FieldRef != nil && e.ValueFrom.FieldRef.FieldPath == "status.hostIP":
+			env[e.Name] = "172.18.0.2"
 		case e.ValueFrom == nil:
 			env[e.Name] = e.Value
 		}

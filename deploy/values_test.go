@@ -35,15 +35,15 @@ func allOn() map[string]any {
 
 const sha256Zero = "0000000000000000000000000000000000000000000000000000000000000000"
 
-// hubbleSource reads flows from a Hubble relay over mutual TLS.
+// hubbleSource follows each node's Cilium Hubble server over mutual TLS.
 func hubbleSource() map[string]any {
 	return map[string]any{"agent": map[string]any{
 		"source": "hubble",
 		"hubble": map[string]any{
-			"server": "hubble-relay.kube-system.svc:443",
+			"server": "$(NODE_IP):4244",
 			"tls": map[string]any{
 				"enabled": true, "secretName": "hubble-relay-client-certs", "mutual": true,
-				"serverName": "ui.hubble-relay.cilium.io",
+				"serverName": "$(NODE_NAME).default.hubble-grpc.cilium.io",
 			},
 		},
 	}}

@@ -20,7 +20,7 @@ func WriteHTML(w io.Writer, g *Graph) error {
 	b.WriteString(`h1{font-size:20px;margin:0 0 4px}
 p.sub{color:#5f6368;margin:0 0 16px}
 figure{margin:0 0 24px;overflow:auto;background:#fff;border:1px solid #dadce0;border-radius:8px}
-figure svg{display:block}
+figure svg{display:block;max-width:100%;height:auto}
 table{border-collapse:collapse;background:#fff;font-size:13px}
 th,td{border:1px solid #dadce0;padding:4px 8px;text-align:left;vertical-align:top}
 th{background:#f1f3f4}
@@ -33,7 +33,7 @@ td.verdict{font-weight:600;white-space:nowrap}
 	b.WriteString("</style>\n</head>\n<body>\n")
 	fmt.Fprintf(&b, "<h1>%s</h1>\n<p class=\"sub\">%s</p>\n", esc(title(g)), esc(subtitle(g)))
 	b.WriteString("<figure>\n")
-	svg(&b, g)
+	svg(&b, g, false)
 	b.WriteString("</figure>\n")
 	b.WriteString(`<table class="edges">` + "\n<thead><tr><th>from</th><th>to</th><th>ports</th><th>connections</th><th>verdict</th><th>explanation</th></tr></thead>\n<tbody>\n")
 	for i := range g.Edges {

@@ -12,21 +12,21 @@ import (
 const (
 	margin     = 24
 	nodeHeight = 46
-	rowGap     = 92  // from one node's top to the next one's in a column
-	columnGap  = 210 // free space between two columns, for edge labels
+	nodePitch  = 92 // a node's share of its column's height
+	dummyPitch = 30 // an edge passing through a column
+	columnGap  = 190
 	minWidth   = 150
 	charWidth  = 7.4 // average width of a 13px sans-serif character
 	lineHeight = 15
-	titleSpace = 44 // above the graph: the title line
+	titleSpace = 44 // above the graph: the title lines
 )
 
 // box is a node's place.
 type box struct {
 	X, Y, W, H float64
-	layer, row int
+	layer      int
 }
 
-func (b box) cx() float64 { return b.X + b.W/2 }
 func (b box) cy() float64 { return b.Y + b.H/2 }
 
 // rect is a label's place.
@@ -49,6 +49,8 @@ type layout struct {
 	Nodes         []box // by index in Graph.Nodes
 	Edges         []edgePlace
 	Width, Height float64
+	// Top is where the graph starts below the title.
+	Top float64
 }
 
 func textWidth(s string) float64 { return float64(utf8.RuneCountInString(s)) * charWidth }
@@ -67,27 +69,141 @@ func kindRank(k NodeKind) int {
 	return 3
 }
 
-// place lays the graph out left to right in layers: a node's column is the
-// longest path to it from a node nothing calls (cycles broken where a
-// depth-first walk finds them), outside peers in the last column; within a
-// column, nodes are ordered by the mean position of their neighbours
-// (a few sweeps), then spread evenly.
-func place(g *Graph) layout {
+// slot is one place in a column: a node, or an edge passing through.
+type slot struct {
+	node int // index in Graph.Nodes, or -1 for an edge passing through
+	edge int
+	y    float64 // centre
+}
+
+// place lays the graph out left to right (a simple Sugiyama layout): a
+// node's column is the longest path to it from a node nothing calls
+// (cycles broken where a depth-first walk finds them), outside peers in a
+// last column of their own; an edge spanning several columns passes
+// through each on a slot of its own; within a column, slots are ordered by
+// the mean position of their neighbours, sweeping right and left a few
+// times.
+func place(g *Graph, top float64) layout {
 	n := len(g.Nodes)
 	idx := make(map[string]int, n)
 	for i, nd := range g.Nodes {
 		idx[nd.ID] = i
 	}
+	layer := layers(g, idx)
+	maxLayer := 0
+	for _, l := range layer {
+		maxLayer = max(maxLayer, l)
+	}
+
+	slots := make([]slot, n)
+	for i := range slots {
+		slots[i] = slot{node: i, edge: -1}
+	}
+	cols := make([][]int, maxLayer+1)
+	for i := range n {
+		cols[layer[i]] = append(cols[layer[i]], i)
+	}
+	// chain[e] lists the slots edge e passes through, source to target.
+	chain := make([][]int, len(g.Edges))
+	var links [][2]int
+	for ei, e := range g.Edges {
+		f, t := idx[e.From], idx[e.To]
+		if f == t || layer[t] <= layer[f] {
+			continue
+		}
+		prev := f
+		for l := layer[f] + 1; l < layer[t]; l++ {
+			s := len(slots)
+			slots = append(slots, slot{node: -1, edge: ei})
+			cols[l] = append(cols[l], s)
+			chain[ei] = append(chain[ei], s)
+			links = append(links, [2]int{prev, s})
+			prev = s
+		}
+		links = append(links, [2]int{prev, t})
+	}
+	for _, c := range cols {
+		slices.SortStableFunc(c, func(a, b int) int { return compareSlots(g, slots, a, b) })
+	}
+	order(cols, len(slots), links)
+
+	lay := layout{Nodes: make([]box, n), Top: top}
+	height := 0.0
+	for _, c := range cols {
+		height = max(height, columnHeight(slots, c))
+	}
+	x := float64(margin)
+	colX := make([]float64, len(cols))
+	colW := make([]float64, len(cols))
+	for li, c := range cols {
+		w := float64(minWidth)
+		for _, s := range c {
+			if i := slots[s].node; i >= 0 {
+				w = max(w, textWidth(g.Nodes[i].Label)+28, textWidth(g.Nodes[i].Detail)*0.85+28)
+			}
+		}
+		y := top + (height-columnHeight(slots, c))/2
+		for _, s := range c {
+			p := pitch(slots[s])
+			slots[s].y = y + p/2
+			if i := slots[s].node; i >= 0 {
+				lay.Nodes[i] = box{X: x, Y: slots[s].y - nodeHeight/2, W: w, H: nodeHeight, layer: li}
+			}
+			y += p
+		}
+		colX[li], colW[li] = x, w
+		x += w + columnGap
+	}
+	lay.Width = x - columnGap + margin
+	lay.Height = top + height
+	lay.Edges = routeEdges(g, idx, lay.Nodes, slots, chain, colX, colW, &lay)
+	return lay
+}
+
+func pitch(s slot) float64 {
+	if s.node < 0 {
+		return dummyPitch
+	}
+	return nodePitch
+}
+
+func columnHeight(slots []slot, c []int) float64 {
+	h := 0.0
+	for _, s := range c {
+		h += pitch(slots[s])
+	}
+	return h
+}
+
+// compareSlots is a column's initial order: nodes by kind and name, edges
+// passing through after them.
+func compareSlots(g *Graph, slots []slot, a, b int) int {
+	sa, sb := slots[a], slots[b]
+	if (sa.node < 0) != (sb.node < 0) {
+		if sa.node < 0 {
+			return 1
+		}
+		return -1
+	}
+	if sa.node < 0 {
+		return cmp.Compare(sa.edge, sb.edge)
+	}
+	na, nb := &g.Nodes[sa.node], &g.Nodes[sb.node]
+	return cmp.Or(cmp.Compare(kindRank(na.Kind), kindRank(nb.Kind)), cmp.Compare(na.Label, nb.Label), cmp.Compare(na.ID, nb.ID))
+}
+
+// layers assigns each node its column.
+func layers(g *Graph, idx map[string]int) []int {
+	n := len(g.Nodes)
 	out := make([][]int, n)
 	for _, e := range g.Edges {
-		f, t := idx[e.From], idx[e.To]
-		if f != t {
+		if f, t := idx[e.From], idx[e.To]; f != t {
 			out[f] = append(out[f], t)
 		}
 	}
-	back := backEdges(n, out, g)
+	back := backEdges(n, out)
 	layer := make([]int, n)
-	// Longest path over the forward edges (a DAG): relax n times at most.
+	// Longest path over the forward edges (acyclic): n rounds at most.
 	for changed, rounds := true, 0; changed && rounds <= n; rounds++ {
 		changed = false
 		for f := range n {
@@ -99,66 +215,29 @@ func place(g *Graph) layout {
 			}
 		}
 	}
-	maxLayer := 0
-	for _, l := range layer {
-		maxLayer = max(maxLayer, l)
-	}
 	if slices.ContainsFunc(g.Nodes, func(nd Node) bool { return nd.Kind == KindExternal }) {
 		// Outside peers get a column of their own, on the right.
-		lastInner := 0
+		last := 0
 		for i, nd := range g.Nodes {
 			if nd.Kind != KindExternal {
-				lastInner = max(lastInner, layer[i])
+				last = max(last, layer[i])
 			}
 		}
 		for i, nd := range g.Nodes {
 			if nd.Kind == KindExternal {
-				layer[i] = lastInner + 1
+				layer[i] = last + 1
 			}
 		}
-		maxLayer = lastInner + 1
 	}
-	cols := make([][]int, maxLayer+1)
-	for i := range n {
-		cols[layer[i]] = append(cols[layer[i]], i)
-	}
-	for _, c := range cols {
-		slices.SortFunc(c, func(a, b int) int {
-			na, nb := &g.Nodes[a], &g.Nodes[b]
-			return cmp.Or(cmp.Compare(kindRank(na.Kind), kindRank(nb.Kind)), cmp.Compare(na.Label, nb.Label), cmp.Compare(na.ID, nb.ID))
-		})
-	}
-	order(cols, g, idx)
-
-	lay := layout{Nodes: make([]box, n)}
-	maxRows := 0
-	for _, c := range cols {
-		maxRows = max(maxRows, len(c))
-	}
-	x := float64(margin)
-	for li, c := range cols {
-		w := float64(minWidth)
-		for _, i := range c {
-			w = max(w, textWidth(g.Nodes[i].Label)+28, textWidth(g.Nodes[i].Detail)*0.85+28)
-		}
-		top := margin + titleSpace + float64(maxRows-len(c))*rowGap/2
-		for r, i := range c {
-			lay.Nodes[i] = box{X: x, Y: top + float64(r)*rowGap, W: w, H: nodeHeight, layer: li, row: r}
-		}
-		x += w + columnGap
-	}
-	lay.Width = x - columnGap + margin
-	lay.Height = margin + titleSpace + float64(maxRows)*rowGap
-	lay.Edges = routeEdges(g, idx, lay.Nodes, &lay)
-	return lay
+	return layer
 }
 
-// backEdges returns the edges a depth-first walk (in node order) finds
-// going back to a node on its stack: reversing them makes the graph
-// acyclic.
-func backEdges(n int, out [][]int, g *Graph) map[[2]int]bool {
+// backEdges returns the edges a depth-first walk finds going back to a node
+// on its stack: without them the graph is acyclic. The walk starts from the
+// nodes with the fewest callers.
+func backEdges(n int, out [][]int) map[[2]int]bool {
 	back := map[[2]int]bool{}
-	state := make([]uint8, n) // 0 new, 1 on stack, 2 done
+	state := make([]uint8, n) // 0 new, 1 on the stack, 2 done
 	var visit func(int)
 	visit = func(v int) {
 		state[v] = 1
@@ -172,7 +251,6 @@ func backEdges(n int, out [][]int, g *Graph) map[[2]int]bool {
 		}
 		state[v] = 2
 	}
-	// Start from the namespace's callers: nodes nothing calls first.
 	indeg := make([]int, n)
 	for f := range n {
 		for _, t := range out[f] {
@@ -192,50 +270,42 @@ func backEdges(n int, out [][]int, g *Graph) map[[2]int]bool {
 	return back
 }
 
-// order sorts each column by the mean row of each node's neighbours, a few
-// sweeps right then left, keeping ties in their current order.
-func order(cols [][]int, g *Graph, idx map[string]int) {
-	n := len(g.Nodes)
-	nbrs := make([][]int, n)
-	for _, e := range g.Edges {
-		f, t := idx[e.From], idx[e.To]
-		if f != t {
-			nbrs[f] = append(nbrs[f], t)
-			nbrs[t] = append(nbrs[t], f)
-		}
+// order sorts each column by the mean position of each slot's neighbours,
+// eight sweeps alternately right and left, ties keeping their order.
+func order(cols [][]int, nslots int, links [][2]int) {
+	nbrs := make([][]int, nslots)
+	for _, l := range links {
+		nbrs[l[0]] = append(nbrs[l[0]], l[1])
+		nbrs[l[1]] = append(nbrs[l[1]], l[0])
 	}
-	pos := make([]float64, n)
+	pos := make([]float64, nslots)
 	setPos := func() {
 		for _, c := range cols {
-			for r, i := range c {
-				// Centre columns on one another: rows of a short column
-				// sit in the middle of a tall one.
-				pos[i] = float64(r) - float64(len(c)-1)/2
+			for r, s := range c {
+				// Columns are centred on one another.
+				pos[s] = float64(r) - float64(len(c)-1)/2
 			}
 		}
 	}
 	setPos()
 	for sweep := range 8 {
-		seq := make([]int, len(cols))
-		for i := range seq {
-			seq[i] = i
-		}
-		if sweep%2 == 1 {
-			slices.Reverse(seq)
-		}
-		for _, ci := range seq {
+		for k := range cols {
+			ci := k
+			if sweep%2 == 1 {
+				ci = len(cols) - 1 - k
+			}
 			c := cols[ci]
-			bary := map[int]float64{}
-			for _, i := range c {
-				if len(nbrs[i]) == 0 {
-					bary[i] = pos[i]
+			bary := make(map[int]float64, len(c))
+			for _, s := range c {
+				if len(nbrs[s]) == 0 {
+					bary[s] = pos[s]
 					continue
 				}
 				sum := 0.0
-				for _, j := range nbrs[i] {
-					sum += pos[j]
+				for _, t := range nbrs[s] {
+					sum += pos[t]
 				}
-				bary[i] = sum / float64(len(nbrs[i]))
+				bary[s] = sum / float64(len(nbrs[s]))
 			}
 			slices.SortStableFunc(c, func(a, b int) int { return cmp.Compare(bary[a], bary[b]) })
 			setPos()
@@ -243,29 +313,37 @@ func order(cols [][]int, g *Graph, idx map[string]int) {
 	}
 }
 
-// routeEdges draws each edge as a cubic curve: forward edges from the
-// right side of the client to the left side of the server, edges to an
-// earlier or the same column below the boxes, self-loops on the right.
-// Several edges on one side of a box are spread along it. Labels sit at
-// the curve's middle, moved off any box or earlier label they would cover.
-func routeEdges(g *Graph, idx map[string]int, nodes []box, lay *layout) []edgePlace {
-	type end struct{ edge, other int }
+// routeEdges draws each edge: a forward edge leaves the right side of its
+// client, crosses each column between on its own slot, and enters the left
+// side of its server, as curves with horizontal tangents between columns;
+// an edge to an earlier or the same column runs below the boxes; a
+// self-loop sits on top of its box. Several edges on one side of a box are
+// spread along it. A label sits in the gap before the server, moved off
+// any box or earlier label it would cover.
+func routeEdges(g *Graph, idx map[string]int, nodes []box, slots []slot, chain [][]int, colX, colW []float64, lay *layout) []edgePlace {
+	type end struct {
+		edge int
+		y    float64 // where the edge's other end is
+	}
 	outs := map[int][]end{}
 	ins := map[int][]end{}
 	for ei, e := range g.Edges {
 		f, t := idx[e.From], idx[e.To]
-		if f != t && nodes[t].layer > nodes[f].layer {
-			outs[f] = append(outs[f], end{ei, t})
-			ins[t] = append(ins[t], end{ei, f})
+		if f == t || nodes[t].layer <= nodes[f].layer {
+			continue
 		}
+		first, last := nodes[t].cy(), nodes[f].cy()
+		if c := chain[ei]; len(c) > 0 {
+			first, last = slots[c[0]].y, slots[c[len(c)-1]].y
+		}
+		outs[f] = append(outs[f], end{ei, first})
+		ins[t] = append(ins[t], end{ei, last})
 	}
-	offset := map[[2]int]float64{} // (edge, 0 start | 1 end) -> y offset
+	offset := map[[2]int]float64{} // (edge, 0 at the client | 1 at the server)
 	spread := func(m map[int][]end, side int) {
 		for node, ends := range m {
-			slices.SortFunc(ends, func(a, b end) int {
-				return cmp.Or(cmp.Compare(nodes[a.other].cy(), nodes[b.other].cy()), cmp.Compare(a.edge, b.edge))
-			})
-			h := nodes[node].H - 12
+			slices.SortFunc(ends, func(a, b end) int { return cmp.Or(cmp.Compare(a.y, b.y), cmp.Compare(a.edge, b.edge)) })
+			h := nodes[node].H - 14
 			for k, e := range ends {
 				offset[[2]int{e.edge, side}] = -h/2 + h*(float64(k)+0.5)/float64(len(ends))
 			}
@@ -282,77 +360,77 @@ func routeEdges(g *Graph, idx map[string]int, nodes []box, lay *layout) []edgePl
 	below := 0
 	for ei := range g.Edges {
 		e := &g.Edges[ei]
-		f, t := nodes[idx[e.From]], nodes[idx[e.To]]
-		var p [4][2]float64
+		fi, ti := idx[e.From], idx[e.To]
+		f, t := nodes[fi], nodes[ti]
+		pl := edgePlace{Lines: e.Label()}
+		var mid [2]float64 // the label's anchor
+		var extent [2]float64
 		switch {
-		case idx[e.From] == idx[e.To]:
-			x, y := f.X+f.W, f.Y
-			p = [4][2]float64{{x, y + 12}, {x + 70, y - 28}, {x + 70, y + f.H + 28}, {x, y + f.H - 12}}
+		case fi == ti:
+			x0, x1, y := f.X+f.W*0.35, f.X+f.W*0.65, f.Y
+			pl.Path = "M" + num(x0) + "," + num(y) + " C" + num(x0-20) + "," + num(y-58) + " " + num(x1+20) + "," + num(y-58) + " " + num(x1) + "," + num(y)
+			mid = [2]float64{f.X + f.W/2, y - 62}
 		case t.layer > f.layer:
-			x0, y0 := f.X+f.W, f.cy()+offset[[2]int{ei, 0}]
-			x1, y1 := t.X, t.cy()+offset[[2]int{ei, 1}]
-			dx := (x1 - x0) / 2
-			p = [4][2]float64{{x0, y0}, {x0 + dx, y0}, {x1 - dx, y1}, {x1, y1}}
+			pts := [][2]float64{{f.X + f.W, f.cy() + offset[[2]int{ei, 0}]}}
+			for k, s := range chain[ei] {
+				l := f.layer + 1 + k
+				pts = append(pts, [2]float64{colX[l], slots[s].y}, [2]float64{colX[l] + colW[l], slots[s].y})
+			}
+			pts = append(pts, [2]float64{t.X, t.cy() + offset[[2]int{ei, 1}]})
+			pl.Path = "M" + num(pts[0][0]) + "," + num(pts[0][1])
+			for k := 1; k < len(pts); k++ {
+				a, b := pts[k-1], pts[k]
+				if k%2 == 0 { // across a column: straight
+					pl.Path += " L" + num(b[0]) + "," + num(b[1])
+					continue
+				}
+				dx := (b[0] - a[0]) / 2
+				pl.Path += " C" + num(a[0]+dx) + "," + num(a[1]) + " " + num(b[0]-dx) + "," + num(b[1]) + " " + num(b[0]) + "," + num(b[1])
+			}
+			a, b := pts[len(pts)-2], pts[len(pts)-1]
+			mid = [2]float64{(a[0] + b[0]) / 2, (a[1] + b[1]) / 2}
 		default:
 			below++
-			depth := 40 + 14*float64(below%4)
-			x0, y0 := f.cx()-10, f.Y+f.H
-			x1, y1 := t.cx()+10, t.Y+t.H
-			p = [4][2]float64{{x0, y0}, {x0, y0 + depth + 30}, {x1, y1 + depth + 30}, {x1, y1}}
+			depth := 46 + 16*float64(below%4)
+			x0, y0 := f.X+f.W/2-10, f.Y+f.H
+			x1, y1 := t.X+t.W/2+10, t.Y+t.H
+			low := max(y0, y1) + depth
+			pl.Path = "M" + num(x0) + "," + num(y0) + " C" + num(x0) + "," + num(low+20) + " " + num(x1) + "," + num(low+20) + " " + num(x1) + "," + num(y1)
+			mid = [2]float64{(x0 + x1) / 2, low + 5}
+			extent = [2]float64{0, low + 20}
 		}
-		pl := edgePlace{Path: pathOf(p), Lines: e.Label()}
 		lw := 0.0
 		for _, l := range pl.Lines {
 			lw = max(lw, textWidth(l)*0.9)
 		}
 		lh := float64(len(pl.Lines))*lineHeight + 6
-		mx, my := bezier(p, 0.5)
-		r := rect{mx - lw/2 - 5, my - lh/2, lw + 10, lh}
-		pl.Label = free(r, taken)
+		pl.Label = free(rect{mid[0] - lw/2 - 5, mid[1] - lh/2, lw + 10, lh}, taken, lay.Top)
 		taken = append(taken, pl.Label)
 		places[ei] = pl
-		lay.Width = max(lay.Width, pl.Label.X+pl.Label.W+margin, p[1][0]+margin)
-		lay.Height = max(lay.Height, pl.Label.Y+pl.Label.H+margin, p[1][1]+margin, p[2][1]+margin)
+		lay.Width = max(lay.Width, pl.Label.X+pl.Label.W+margin)
+		lay.Height = max(lay.Height, pl.Label.Y+pl.Label.H+margin, extent[1]+margin)
 	}
 	return places
 }
 
 // free moves r up or down, alternately further, until it covers nothing
-// in taken.
-func free(r rect, taken []rect) rect {
-	for k := 0; k < 24; k++ {
+// in taken (staying below top).
+func free(r rect, taken []rect, top float64) rect {
+	for k := 0; k < 30; k++ {
 		step := float64((k+1)/2) * (r.H/2 + 3)
 		if k%2 == 1 {
 			step = -step
 		}
 		c := r
 		c.Y += step
-		if c.Y < margin+titleSpace/2 {
+		if c.Y < top-20 {
 			continue
 		}
-		ok := true
-		for _, o := range taken {
-			if c.overlaps(o) {
-				ok = false
-				break
-			}
-		}
-		if ok {
+		if !slices.ContainsFunc(taken, c.overlaps) {
 			return c
 		}
 	}
 	return r
-}
-
-func bezier(p [4][2]float64, t float64) (float64, float64) {
-	u := 1 - t
-	a, b, c, d := u*u*u, 3*u*u*t, 3*u*t*t, t*t*t
-	return a*p[0][0] + b*p[1][0] + c*p[2][0] + d*p[3][0], a*p[0][1] + b*p[1][1] + c*p[2][1] + d*p[3][1]
-}
-
-func pathOf(p [4][2]float64) string {
-	return "M" + num(p[0][0]) + "," + num(p[0][1]) + " C" + num(p[1][0]) + "," + num(p[1][1]) + " " +
-		num(p[2][0]) + "," + num(p[2][1]) + " " + num(p[3][0]) + "," + num(p[3][1])
 }
 
 // num prints a coordinate with one decimal at most.

@@ -158,8 +158,9 @@ func (g *Graph) Count() [4]int {
 
 // IsReply reports whether rec is the reply direction of its connection:
 // the handshake showed its destination opened it, or, without one, it
-// goes from a service port to an ephemeral one (ICMP echo replies and
-// errors too). Connections are drawn from their client.
+// goes from a well-known or service port to a higher or ephemeral one (as
+// the agent's pipeline decides; ICMP echo replies and errors too).
+// Connections are drawn from their client.
 func IsReply(rec *flow.Record) bool {
 	switch rec.Initiator {
 	case "dst":
@@ -178,8 +179,12 @@ func IsReply(rec *flow.Record) bool {
 		}
 		return t == 129 || (t >= 1 && t <= 4)
 	}
+	sp, dp := rec.Src.Port, rec.Dst.Port
+	if sp == 0 || dp == 0 || sp == dp {
+		return false
+	}
 	const ephemeral = 32768
-	return rec.Src.Port != 0 && rec.Src.Port < ephemeral && rec.Dst.Port >= ephemeral
+	return (sp < 1024 && dp >= 1024) || (sp < ephemeral && dp >= ephemeral)
 }
 
 // Connection returns rec's client and server.

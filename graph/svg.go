@@ -28,7 +28,7 @@ var kindStyle = map[NodeKind]struct{ fill, stroke, what string }{
 // classMeaning says what each class means, for the legend.
 var classMeaning = [...]string{
 	Allowed:   "allowed by policy",
-	Anomalous: "anomalous egress (outside the learned baseline, metadata, private range)",
+	Anomalous: "anomalous egress: new peer or name, metadata, private range",
 	WouldDeny: "would-deny: policy denies it, the network let it through",
 	Denied:    "denied: policy denies it and the network dropped it",
 }
@@ -39,7 +39,7 @@ const fontFamily = `system-ui, -apple-system, "Segoe UI", "DejaVu Sans", Arial, 
 func WriteSVG(w io.Writer, g *Graph) error {
 	var b strings.Builder
 	b.WriteString(`<?xml version="1.0" encoding="UTF-8"?>` + "\n")
-	svg(&b, g)
+	svg(&b, g, true)
 	_, err := io.WriteString(w, b.String())
 	return err
 }
@@ -48,23 +48,34 @@ func WriteSVG(w io.Writer, g *Graph) error {
 // top, then the legend. Every node and edge carries data- attributes
 // (id, kind; from, to, verdict, connections, ports) so that tools and
 // tests can read the picture back.
-func svg(b *strings.Builder, g *Graph) {
-	lay := place(g)
+func svg(b *strings.Builder, g *Graph, withTitle bool) {
+	top := float64(margin)
+	if withTitle {
+		top += titleSpace
+	}
+	lay := place(g, top)
 	legendTop := lay.Height + 8
-	width := max(lay.Width, 620)
-	height := legendTop + 4*22 + 30
+	legendText := 0.0
+	for _, m := range classMeaning {
+		legendText = max(legendText, textWidth(m)*0.92)
+	}
+	kindsX := 44 + legendText + 36
+	width := max(lay.Width, kindsX+300)
+	height := legendTop + 4*22 + 16
 	fmt.Fprintf(b, `<svg xmlns="http://www.w3.org/2000/svg" width="%s" height="%s" viewBox="0 0 %s %s" font-family="%s" font-size="13" role="img" aria-labelledby="graph-title">`+"\n",
 		num(width), num(height), num(width), num(height), esc(fontFamily))
 	fmt.Fprintf(b, `<title id="graph-title">%s</title>`+"\n", esc(title(g)))
 	b.WriteString("<defs>\n")
 	for _, c := range Classes() {
 		st := classStyle[c]
-		fmt.Fprintf(b, `<marker id="arrow-%s" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="8" markerHeight="8" orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" fill="%s"/></marker>`+"\n", c, st.color)
+		fmt.Fprintf(b, `<marker id="arrow-%s" viewBox="0 0 10 10" refX="9" refY="5" markerUnits="userSpaceOnUse" markerWidth="11" markerHeight="11" orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" fill="%s"/></marker>`+"\n", c, st.color)
 	}
 	b.WriteString("</defs>\n")
 	fmt.Fprintf(b, `<rect x="0" y="0" width="%s" height="%s" fill="#ffffff"/>`+"\n", num(width), num(height))
-	fmt.Fprintf(b, `<text x="%d" y="%d" font-size="17" font-weight="600" fill="#202124">%s</text>`+"\n", margin, margin+14, esc(title(g)))
-	fmt.Fprintf(b, `<text x="%d" y="%d" font-size="12" fill="#5f6368">%s</text>`+"\n", margin, margin+32, esc(subtitle(g)))
+	if withTitle {
+		fmt.Fprintf(b, `<text x="%d" y="%d" font-size="17" font-weight="600" fill="#202124">%s</text>`+"\n", margin, margin+14, esc(title(g)))
+		fmt.Fprintf(b, `<text x="%d" y="%d" font-size="12" fill="#5f6368">%s</text>`+"\n", margin, margin+32, esc(subtitle(g)))
+	}
 
 	b.WriteString(`<g class="edges" fill="none">` + "\n")
 	for i := range g.Edges {
@@ -125,7 +136,7 @@ func svg(b *strings.Builder, g *Graph) {
 		}
 		fmt.Fprintf(b, ` marker-end="url(#arrow-%s)"/><text x="44" y="%d" fill="#202124">%s</text>`+"\n", c, y+4, esc(classMeaning[c]))
 	}
-	x := 480
+	x := int(kindsX)
 	for k, kind := range []NodeKind{KindWorkload, KindPeer, KindExternal} {
 		st := kindStyle[kind]
 		y := k * 22

@@ -6,7 +6,8 @@
 #
 #   hack/build-static.sh OUTPUT      # e.g. hack/build-static.sh bin/auditor
 #
-# Environment: VERSION (default dev) is what `auditor version` reports.
+# Environment: VERSION (default dev) and COMMIT (default: git's HEAD where
+# there is a checkout) are what `auditor version` reports.
 set -euo pipefail
 
 out=${1:?usage: hack/build-static.sh OUTPUT}
@@ -16,7 +17,9 @@ case ${out} in
 esac
 cd "$(dirname "$0")/.."
 
+commit=${COMMIT:-$(git rev-parse --short=12 HEAD 2>/dev/null || true)}
+
 # No cgo: the binary runs on scratch, with no libc.
 CGO_ENABLED=0 exec go build -trimpath \
-	-ldflags "-s -w -X github.com/flow-auditor/flow-auditor/internal/buildinfo.version=${VERSION:-dev}" \
+	-ldflags "-s -w -X github.com/flow-auditor/flow-auditor/internal/buildinfo.version=${VERSION:-dev} -X github.com/flow-auditor/flow-auditor/internal/buildinfo.commit=${commit}" \
 	-o "${out}" ./cmd/auditor

@@ -31,15 +31,31 @@ type connEval struct {
 	// service translation: dstIP and dstPort are the backend's).
 	src, dst         *correlate.Target
 	dstIP            netip.Addr
-	dstPort          uint16
-	service          string
-	servicePort      uint16
-	srcKind, dstKind flow.Kind
-	egress, ingress  string
-	verdict          string
 	explanation      string
+	service          *string
+	dstPort          uint16
+	servicePort      uint16
+	srcKind, dstKind uint8 // kindCodes
+	egress, ingress  uint8 // resultCodes
+	verdict          uint8 // resultCodes
 	static           anomaly.Class
 	unresolved       bool
+}
+
+// The strings a connEval holds as small codes, so that 100,000 live
+// connections cost a few megabytes.
+var (
+	kindCodes   = [...]flow.Kind{flow.KindUnknown, flow.KindPod, flow.KindNode, flow.KindExternal}
+	resultCodes = [...]string{"", "allow", "deny", "none"}
+)
+
+func codeOf[T comparable](codes []T, v T) (uint8, bool) {
+	for i, c := range codes {
+		if c == v {
+			return uint8(i), true
+		}
+	}
+	return 0, false
 }
 
 // reusable returns the connection's judgement if the event's record may
@@ -63,14 +79,17 @@ func (e *Event) reusable(current *Policies) *connEval {
 // policy results, with the violation for what the network did this time.
 func (c *connEval) apply(rec *flow.Record, explain bool) {
 	c.src.Fill(&rec.Src)
-	rec.Src.Kind = c.srcKind
+	rec.Src.Kind = kindCodes[c.srcKind]
 	dst := correlate.Candidate{Target: c.dst, IP: c.dstIP, Port: c.dstPort}
 	dst.Fill(&rec.Dst)
-	rec.Dst.Kind = c.dstKind
-	rec.Dst.Service, rec.Dst.ServicePort = c.service, c.servicePort
-	rec.Egress, rec.Ingress, rec.Verdict = c.egress, c.ingress, c.verdict
+	rec.Dst.Kind = kindCodes[c.dstKind]
+	rec.Dst.Service, rec.Dst.ServicePort = "", c.servicePort
+	if c.service != nil {
+		rec.Dst.Service = *c.service
+	}
+	rec.Egress, rec.Ingress, rec.Verdict = resultCodes[c.egress], resultCodes[c.ingress], resultCodes[c.verdict]
 	rec.Violation = ""
-	if c.verdict == "deny" {
+	if rec.Verdict == "deny" {
 		if rec.Observed == flow.Dropped {
 			rec.Violation = "denied"
 		} else {
@@ -93,10 +112,25 @@ func (e *Event) remember(current *Policies, picked int, static anomaly.Class) {
 	c := &connEval{
 		policies: current, at: r.TimeFirst.UnixNano(),
 		src: e.Res.Src.Target, dstIP: r.Dst.IP, dstPort: r.Dst.Port,
-		service: r.Dst.Service, servicePort: r.Dst.ServicePort,
-		srcKind: r.Src.Kind, dstKind: r.Dst.Kind,
-		egress: r.Egress, ingress: r.Ingress, verdict: r.Verdict, explanation: r.Explanation,
+		servicePort: r.Dst.ServicePort, explanation: r.Explanation,
 		static: static, unresolved: e.Unresolved,
+	}
+	var ok [5]bool
+	c.srcKind, ok[0] = codeOf(kindCodes[:], r.Src.Kind)
+	c.dstKind, ok[1] = codeOf(kindCodes[:], r.Dst.Kind)
+	c.egress, ok[2] = codeOf(resultCodes[:], r.Egress)
+	c.ingress, ok[3] = codeOf(resultCodes[:], r.Ingress)
+	c.verdict, ok[4] = codeOf(resultCodes[:], r.Verdict)
+	if ok != [5]bool{true, true, true, true, true} {
+		return // a value the codes cannot hold: judge every record afresh
+	}
+	if r.Dst.Service != "" {
+		if svc := e.Res.Service; svc != nil && svc.Key == r.Dst.Service {
+			c.service = &svc.Key // shared with the index, no copy per connection
+		} else {
+			name := r.Dst.Service
+			c.service = &name
+		}
 	}
 	if picked < len(e.Res.Dst) {
 		c.dst = e.Res.Dst[picked].Target

@@ -135,7 +135,7 @@ type Meter interface {
 
 // Defaults.
 const (
-	DefaultBatchSize = 256
+	DefaultBatchSize = 128
 	// DefaultQueueSize is the capacity, in batches, of each stage's queue.
 	DefaultQueueSize = 8
 )

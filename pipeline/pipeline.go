@@ -25,7 +25,10 @@ type Config struct {
 	Resolver  Resolver
 	Policies  *atomic.Pointer[Policies]
 	Inspector Inspector
-	Sinks     []Sink
+	// Inline sinks see every record, on the fanout's goroutine (see
+	// Fanout.Inline); Sinks each run on their own, behind a queue.
+	Inline []Sink
+	Sinks  []Sink
 	// QueueSize is each stage's queue capacity in batches; BatchSize the
 	// records per batch.
 	QueueSize, BatchSize int
@@ -36,8 +39,9 @@ type Config struct {
 	// drop when they fall behind.
 	Wait bool
 	// WaitSinks makes the sinks' queues wait too, so that every record
-	// reaches every sink: for benchmarks, never for the agent (a stuck sink
-	// would stop the pipeline).
+	// reaches every sink: for sources that can wait (a file, where the
+	// whole replay matters more than a stuck sink) and benchmarks; never
+	// for the kernel or Hubble.
 	WaitSinks bool
 	Meter     Meter
 }
@@ -75,10 +79,10 @@ func New(cfg Config) (*Pipeline, error) {
 	for _, s := range cfg.Sinks {
 		p.sinks = append(p.sinks, NewSinkRunner(s, q, m))
 	}
-	if err := checkNames(p.sinks); err != nil {
+	if err := checkNames(cfg.Inline, p.sinks); err != nil {
 		return nil, fmt.Errorf("pipeline: %w", err)
 	}
-	p.fanout = &Fanout{In: toFanout, Sinks: p.sinks, Meter: m, Wait: cfg.WaitSinks}
+	p.fanout = &Fanout{In: toFanout, Inline: cfg.Inline, Sinks: p.sinks, Meter: m, Wait: cfg.WaitSinks}
 	return p, nil
 }
 

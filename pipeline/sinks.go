@@ -54,9 +54,13 @@ func (r *SinkRunner) Run(ctx context.Context) error {
 // Fanout hands every evaluated batch to every sink's queue. It closes the
 // sinks' queues when its input is closed.
 type Fanout struct {
-	In    <-chan *Batch
-	Sinks []*SinkRunner
-	Meter Meter
+	In <-chan *Batch
+	// Inline sinks are called by the fanout itself, in order, with every
+	// batch: for sinks that cost little and must never lose a record (the
+	// metrics that alerts read). They must not block.
+	Inline []Sink
+	Sinks  []*SinkRunner
+	Meter  Meter
 	// Wait makes the fanout wait for a full sink queue instead of dropping:
 	// for benchmarks that charge every sink with every record, never for
 	// the agent.
@@ -87,6 +91,10 @@ func (f *Fanout) Run(ctx context.Context) error {
 		if !ok {
 			return nil
 		}
+		for _, s := range f.Inline {
+			m.Entered(s.Name(), uint64(len(b.Events)))
+			s.Consume(b.Events)
+		}
 		if len(f.Sinks) == 0 {
 			b.Release()
 			continue
@@ -101,11 +109,17 @@ func (f *Fanout) Run(ctx context.Context) error {
 }
 
 // checkNames refuses two sinks of one name: their counts would merge.
-func checkNames(sinks []*SinkRunner) error {
+func checkNames(inline []Sink, sinks []*SinkRunner) error {
 	seen := make(map[string]bool)
 	var errs []error
+	names := make([]string, 0, len(inline)+len(sinks))
+	for _, s := range inline {
+		names = append(names, s.Name())
+	}
 	for _, s := range sinks {
-		n := s.Sink.Name()
+		names = append(names, s.Sink.Name())
+	}
+	for _, n := range names {
 		if seen[n] {
 			errs = append(errs, fmt.Errorf("two sinks named %q", n))
 		}

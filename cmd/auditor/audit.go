@@ -126,16 +126,32 @@ func runAudit(cmd *cobra.Command, o *auditOptions, live inventoryLoader) error {
 	}
 	defer closeInputs()
 
-	var out spool
+	out := newSpool(stdout)
 	defer out.Close()
-	stats, err := auditFlows(cmd.Context(), ac, inputs, o.namespace, format, &out)
+	done := false
+	defer func() {
+		if !done {
+			// Bad input, or output that could not be finished: stdout is
+			// left as it was (see spool).
+			_ = out.abort()
+		}
+	}()
+	if format == formatJSON {
+		// Each flow comes with a comma before it: drop the first one.
+		if _, err := io.WriteString(out, `{"flows":[`); err != nil {
+			return failure(fmt.Errorf("write output: %w", err))
+		}
+		out.drop = 1
+	}
+	stats, err := auditFlows(cmd.Context(), ac, inputs, o.namespace, format, out)
 	if err != nil {
 		return err
 	}
-	// Input accepted: only now does anything reach stdout.
-	if err := writeAuditOutput(stdout, format, &out, stats, o.top); err != nil {
+	// Input accepted: the output is released to stdout.
+	if err := writeAuditOutput(stdout, format, out, stats, o.top); err != nil {
 		return failure(fmt.Errorf("write output: %w", err))
 	}
+	done = true
 	fmt.Fprintln(stderr, summaryLine(stats, o.namespace))
 	if err := ac.privilege.finish(stdout, stderr, format); err != nil {
 		return err
@@ -213,7 +229,7 @@ func auditFlows(ctx context.Context, ac *auditContext, inputs []file.Input, name
 	var counts []*counter
 	for range max(1, runtimeWorkers()) {
 		workers = append(workers, newAuditor(ac))
-		counts = append(counts, newCounter())
+		counts = append(counts, newCounter(format != formatJSONL))
 	}
 	opt := file.Options{Workers: len(workers)}
 	total := &auditStats{}
@@ -266,33 +282,27 @@ func auditFlows(ctx context.Context, ac *auditContext, inputs []file.Input, name
 	return total, nil
 }
 
-// writeAuditOutput writes the spooled flows, or the table, to stdout.
+// writeAuditOutput finishes the output: the table, or the spooled flows
+// (with the JSON document's summary).
 func writeAuditOutput(w io.Writer, format string, out *spool, stats *auditStats, top int) error {
 	switch format {
 	case formatTable:
 		return writeTable(w, stats, top)
 	case formatJSON:
-		if _, err := io.WriteString(w, `{"flows":[`); err != nil {
-			return err
-		}
-		if stats.Flows > 0 {
-			// Skip the comma before the first flow.
-			if err := out.copyTo(w, 1); err != nil {
-				return err
-			}
-			if _, err := io.WriteString(w, "\n"); err != nil {
-				return err
-			}
-		}
 		sum, err := json.Marshal(stats.jsonSummary())
 		if err != nil {
 			return err
 		}
-		_, err = fmt.Fprintf(w, "],\"summary\":%s}\n", sum)
-		return err
-	default:
-		return out.copyTo(w, 0)
+		tail := "],\"summary\":" + string(sum) + "}\n"
+		if stats.Flows > 0 {
+			tail = "\n" + tail
+		}
+		out.drop = 0
+		if _, err := io.WriteString(out, tail); err != nil {
+			return err
+		}
 	}
+	return out.commit()
 }
 
 // isTerminal reports whether w is a terminal (a character device).

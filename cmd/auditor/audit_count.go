@@ -18,7 +18,10 @@ import (
 // them) and cheap to hash. Names are rendered once, in into.
 type counter struct {
 	auditStats // the plain counts; byNS stays unused here
-	byNS       map[string]*nsCounts
+	// perNamespace: count per namespace and denied edge too (the table and
+	// -o json show them; jsonl needs only the totals).
+	perNamespace bool
+	byNS         map[string]*nsCounts
 	// pending are denied edges not yet in their namespace's map: appending
 	// and sorting a run of them costs far less than a map insert each.
 	pending []pendingEdge
@@ -66,13 +69,14 @@ type edgeEnd struct {
 	fqdn                           string
 }
 
-func newCounter() *counter {
+func newCounter(perNamespace bool) *counter {
 	return &counter{
-		byNS:     make(map[string]*nsCounts),
-		byTarget: make(map[*correlate.Target]uint32),
-		byEnd:    make(map[edgeEnd]uint32),
-		services: []string{""},
-		bySvc:    map[string]uint32{"": 0},
+		perNamespace: perNamespace,
+		byNS:         make(map[string]*nsCounts),
+		byTarget:     make(map[*correlate.Target]uint32),
+		byEnd:        make(map[edgeEnd]uint32),
+		services:     []string{""},
+		bySvc:        map[string]uint32{"": 0},
 	}
 }
 
@@ -133,6 +137,9 @@ func (c *counter) add(rec *flow.Record, j judged) {
 		c.DeniedViolation++
 	case anomaly.ViolationKind:
 		c.Anomalous++
+	}
+	if !c.perNamespace {
+		return
 	}
 	var key edgeKey
 	if deny {

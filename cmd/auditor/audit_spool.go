@@ -16,20 +16,61 @@ const (
 
 // spool holds a command's output until the command knows that its input
 // was good, so that bad input leaves stdout empty rather than half written.
+//
+// When stdout is an empty regular file (`> out.jsonl`), output goes
+// straight to it, and abort empties it again: the same end state without
+// writing everything twice. Otherwise output is held in memory, then in an
+// unlinked temporary file, and copied to stdout by commit.
 type spool struct {
+	out    io.Writer
+	direct *os.File // stdout itself, in direct mode
+
 	chunks [][]byte
 	size   int64
 	f      *os.File
+	// drop bytes are dropped from the next writes (the comma before the
+	// first element of a JSON array).
+	drop int
+}
+
+func newSpool(stdout io.Writer) *spool {
+	s := &spool{out: stdout}
+	if f, ok := stdout.(*os.File); ok && emptyRegularFile(f) {
+		s.direct = f
+	}
+	return s
+}
+
+// emptyRegularFile reports whether f is a regular file with nothing in it,
+// written from its start: emptying it again loses nothing.
+func emptyRegularFile(f *os.File) bool {
+	st, err := f.Stat()
+	if err != nil || !st.Mode().IsRegular() || st.Size() != 0 {
+		return false
+	}
+	off, err := f.Seek(0, io.SeekCurrent)
+	return err == nil && off == 0
 }
 
 func (s *spool) Write(p []byte) (int, error) {
 	n := len(p)
-	if s.f == nil && s.size+int64(n) > spoolMemory {
+	if s.drop > 0 {
+		k := min(s.drop, len(p))
+		s.drop -= k
+		p = p[k:]
+	}
+	if s.direct != nil {
+		if _, err := s.direct.Write(p); err != nil {
+			return 0, err
+		}
+		return n, nil
+	}
+	if s.f == nil && s.size+int64(len(p)) > spoolMemory {
 		if err := s.spill(); err != nil {
 			return 0, err
 		}
 	}
-	s.size += int64(n)
+	s.size += int64(len(p))
 	if s.f != nil {
 		if _, err := s.f.Write(p); err != nil {
 			return 0, fmt.Errorf("spool output: %w", err)
@@ -66,25 +107,37 @@ func (s *spool) spill() error {
 	return nil
 }
 
-// copyTo writes the spooled output, less its first skip bytes, to w.
-func (s *spool) copyTo(w io.Writer, skip int64) error {
+// commit writes what was spooled to stdout (nothing to do in direct mode).
+func (s *spool) commit() error {
+	if s.direct != nil {
+		return nil
+	}
 	if s.f == nil {
 		for _, c := range s.chunks {
-			k := min(skip, int64(len(c)))
-			skip -= k
-			if _, err := w.Write(c[k:]); err != nil {
+			if _, err := s.out.Write(c); err != nil {
 				return err
 			}
 		}
 		return nil
 	}
-	if _, err := s.f.Seek(skip, io.SeekStart); err != nil {
+	if _, err := s.f.Seek(0, io.SeekStart); err != nil {
 		return fmt.Errorf("spool output: %w", err)
 	}
 	// An *os.File destination copies in the kernel (copy_file_range,
 	// splice) when it can.
-	_, err := io.Copy(w, s.f)
+	_, err := io.Copy(s.out, s.f)
 	return err
+}
+
+// abort forgets the output: in direct mode, stdout is emptied again.
+func (s *spool) abort() error {
+	if s.direct == nil {
+		return nil
+	}
+	if _, err := s.direct.Seek(0, io.SeekStart); err != nil {
+		return err
+	}
+	return s.direct.Truncate(0)
 }
 
 func (s *spool) Close() error {

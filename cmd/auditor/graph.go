@@ -15,7 +15,7 @@ import (
 
 	"github.com/flow-auditor/flow-auditor/baseline"
 	"github.com/flow-auditor/flow-auditor/collector/file"
-	"github.com/flow-auditor/flow-auditor/correlate"
+	"github.com/flow-auditor/flow-auditor/enrich"
 	"github.com/flow-auditor/flow-auditor/flow"
 	"github.com/flow-auditor/flow-auditor/graph"
 	"github.com/flow-auditor/flow-auditor/internal/envflag"
@@ -203,7 +203,7 @@ func graphFromCluster(ctx context.Context, o *graphOptions, live *clusterSource,
 		return failure(fmt.Errorf("read ObservedTraffic from %s: %w", rc.Host, err))
 	}
 	for i := range obs {
-		judgeObservation(engine, objs, &obs[i])
+		judgeObservation(engine, &obs[i])
 		b.AddCount(&obs[i].Record, int(obs[i].Flows))
 	}
 	return nil
@@ -211,24 +211,24 @@ func graphFromCluster(ctx context.Context, o *graphOptions, live *clusterSource,
 
 // judgeObservation sets an observation's verdict: its workloads judged by
 // their labels (ObservedTraffic keeps workloads, not pods).
-func judgeObservation(engine *policy.Engine, objs correlate.Objects, ob *baseline.Observation) {
+func judgeObservation(engine *policy.Engine, ob *baseline.Observation) {
 	r := &ob.Record
 	peer := func(e *flow.Endpoint) *policy.Peer {
 		switch e.Kind {
 		case flow.KindPod:
-			return &policy.Peer{Kind: policy.Pod, Namespace: e.Namespace, Name: e.Workload, Labels: e.Labels}
+			// No name: two pods of one workload are not the same pod.
+			return &policy.Peer{Kind: policy.Pod, Namespace: e.Namespace, Labels: e.Labels}
 		case flow.KindNode:
 			return &policy.Peer{Kind: policy.Node, IP: e.IP}
 		}
 		return &policy.Peer{Kind: policy.External, IP: e.IP}
 	}
-	v := engine.Evaluate(&policy.Flow{Src: peer(&r.Src), Dst: peer(&r.Dst), Protocol: policyProtocol(r.Protocol), Port: int32(r.Dst.Port)})
+	v := engine.Evaluate(&policy.Flow{Src: peer(&r.Src), Dst: peer(&r.Dst), Protocol: enrich.Protocol(r.Protocol), Port: int32(r.Dst.Port)})
 	r.Explanation = v.Explain()
 	r.Verdict, r.Violation = "allow", ""
 	if !v.Allowed() {
 		r.Verdict, r.Violation = "deny", "would-deny"
 	}
-	_ = objs
 }
 
 // restConfig is the kubeconfig the cluster flags name.

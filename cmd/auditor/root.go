@@ -21,6 +21,8 @@ should deny, and suggests least-privilege NetworkPolicies from what it saw.`,
 		newAuditCmd(&clusterSource{}),
 		newSuggestCmd(&clusterSource{}),
 		newObserveCmd(),
+		newGraphCmd(),
+		newDemoCmd(),
 	)
 	return root
 }

@@ -89,11 +89,13 @@ func (w *interfaces) follow(ctx context.Context) (started bool, _ error) {
 	updates := make(chan netlink.LinkUpdate, 128)
 	done := make(chan struct{})
 	var subErr atomic.Value
-	ns := w.ns
-	err := netlink.LinkSubscribeWithOptions(updates, done, netlink.LinkSubscribeOptions{
-		Namespace:     &ns,
+	opts := netlink.LinkSubscribeOptions{
 		ErrorCallback: func(err error) { subErr.CompareAndSwap(nil, err) },
-	})
+	}
+	if ns := w.ns; !isOwnNetns(ns) { // entering a namespace needs CAP_SYS_ADMIN
+		opts.Namespace = &ns
+	}
+	err := netlink.LinkSubscribeWithOptions(updates, done, opts)
 	if err != nil {
 		return false, fmt.Errorf("subscribe to link events: %w", err)
 	}

@@ -71,7 +71,11 @@ func New(cfg Config, log *zap.Logger) (_ *Source, err error) {
 	if err := unix.Fstat(int(s.ns), &st); err != nil {
 		return nil, fmt.Errorf("stat network namespace: %w", err)
 	}
-	s.nl, err = netlink.NewHandleAt(s.ns)
+	if isOwnNetns(s.ns) {
+		s.nl, err = netlink.NewHandle() // no setns: see inNetns
+	} else {
+		s.nl, err = netlink.NewHandleAt(s.ns)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("netlink in network namespace: %w", err)
 	}

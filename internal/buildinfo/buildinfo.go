@@ -6,8 +6,12 @@ import (
 	"runtime/debug"
 )
 
-// version is set at link time: -X github.com/flow-auditor/flow-auditor/internal/buildinfo.version=v0.1.0
-var version = "dev"
+// version and commit are set at link time (hack/build-static.sh):
+// -X github.com/flow-auditor/flow-auditor/internal/buildinfo.version=v0.1.0
+var (
+	version = "dev"
+	commit  = ""
+)
 
 // Info describes the running binary.
 type Info struct {
@@ -18,8 +22,11 @@ type Info struct {
 
 // Get reads the version set at link time and the VCS data Go embeds.
 func Get() Info {
-	info := Info{Version: version, Commit: "unknown", GoVersion: runtime.Version()}
-	if bi, ok := debug.ReadBuildInfo(); ok {
+	info := Info{Version: version, Commit: commit, GoVersion: runtime.Version()}
+	if info.Commit == "" {
+		info.Commit = "unknown"
+	}
+	if bi, ok := debug.ReadBuildInfo(); ok && commit == "" {
 		for _, s := range bi.Settings {
 			if s.Key == "vcs.revision" {
 				info.Commit = s.Value

@@ -61,9 +61,13 @@ type Pod struct {
 
 // Gateway addresses the pods route through: every host-side veth holds them.
 var (
-	Gateway4 = netip.MustParseAddr("169.254.1.1")
-	Gateway6 = netip.MustParseAddr("fe80::1")
+	gateway4 = netip.MustParseAddr("169.254.1.1")
+	gateway6 = netip.MustParseAddr("fe80::1")
 )
+
+// Gateway is the IPv4 address pods route through: the node, as its pods
+// see it.
+func Gateway() netip.Addr { return gateway4 }
 
 // New creates the node namespace, with forwarding on.
 func New(opts Options) (*Topology, error) {
@@ -186,11 +190,11 @@ func (p *Pod) wire() error {
 	}
 
 	// Host side: the gateway addresses, and a route to the pod.
-	if err := tp.node.AddrAdd(host, addr(Gateway4, 32)); err != nil {
+	if err := tp.node.AddrAdd(host, addr(gateway4, 32)); err != nil {
 		return fmt.Errorf("host gateway address: %w", err)
 	}
 	if !tp.opts.NoIPv6 {
-		if err := tp.node.AddrAdd(host, &netlink.Addr{IPNet: prefix(Gateway6, 64), Flags: nodad}); err != nil {
+		if err := tp.node.AddrAdd(host, &netlink.Addr{IPNet: prefix(gateway6, 64), Flags: nodad}); err != nil {
 			return fmt.Errorf("host gateway address: %w", err)
 		}
 	}
@@ -206,10 +210,10 @@ func (p *Pod) wire() error {
 	if err := pod.AddrAdd(eth0, addr(p.IPv4, 32)); err != nil {
 		return err
 	}
-	if err := pod.RouteAdd(&netlink.Route{LinkIndex: eth0.Attrs().Index, Dst: prefix(Gateway4, 32), Scope: netlink.SCOPE_LINK}); err != nil {
+	if err := pod.RouteAdd(&netlink.Route{LinkIndex: eth0.Attrs().Index, Dst: prefix(gateway4, 32), Scope: netlink.SCOPE_LINK}); err != nil {
 		return err
 	}
-	if err := pod.RouteAdd(&netlink.Route{LinkIndex: eth0.Attrs().Index, Gw: Gateway4.AsSlice()}); err != nil {
+	if err := pod.RouteAdd(&netlink.Route{LinkIndex: eth0.Attrs().Index, Gw: gateway4.AsSlice()}); err != nil {
 		return fmt.Errorf("pod default route: %w", err)
 	}
 	if err := tp.node.RouteAdd(&netlink.Route{LinkIndex: p.HostIndex, Dst: prefix(p.IPv4, 32), Scope: netlink.SCOPE_LINK}); err != nil {
@@ -219,7 +223,7 @@ func (p *Pod) wire() error {
 		if err := pod.AddrAdd(eth0, &netlink.Addr{IPNet: prefix(p.IPv6, 128), Flags: nodad}); err != nil {
 			return err
 		}
-		if err := pod.RouteAdd(&netlink.Route{LinkIndex: eth0.Attrs().Index, Dst: prefix(netip.IPv6Unspecified(), 0), Gw: Gateway6.AsSlice()}); err != nil {
+		if err := pod.RouteAdd(&netlink.Route{LinkIndex: eth0.Attrs().Index, Dst: prefix(netip.IPv6Unspecified(), 0), Gw: gateway6.AsSlice()}); err != nil {
 			return fmt.Errorf("pod IPv6 default route: %w", err)
 		}
 		if err := tp.node.RouteAdd(&netlink.Route{LinkIndex: p.HostIndex, Dst: prefix(p.IPv6, 128)}); err != nil {
