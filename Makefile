@@ -30,7 +30,7 @@ check-generated: ## fail if the committed eBPF objects differ from their sources
 
 lint: ## go vet and a gofmt check
 	$(GO) vet ./...
-	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	@out=$$(gofmt -l $$(find . -name '*.go' -not -path './.git/*')); \
 	  if [ -n "$$out" ]; then echo "gofmt needed on:"; echo "$$out"; exit 1; fi
 
 demo: ## the whole loop on this machine, as root: emulated cluster, real eBPF agent, attacks, policies, graph (DEMO_FLAGS=--enforce)

@@ -349,11 +349,12 @@ func runAgentForMemory(b *testing.B, bin string, args []string, live float64) {
 		time.Sleep(100 * time.Millisecond)
 	}
 	got := scrape(b, addr)
-	rss, peak := procMemory(b, cmd.Process.Pid)
+	rss, anon, peak := procMemory(b, cmd.Process.Pid)
 	b.ReportMetric(float64(rss)/(1<<20), "RSS-MiB")
+	b.ReportMetric(float64(anon)/(1<<20), "anon-RSS-MiB")
 	b.ReportMetric(float64(peak)/(1<<20), "peak-RSS-MiB")
-	b.Logf("agent process with %.0f live connections: RSS %d MiB, peak %d MiB (Go heap in use %.0f MiB); lost %v",
-		live, rss>>20, peak>>20, got["go_memstats_heap_inuse_bytes{}"]/(1<<20), lostTotal(got))
+	b.Logf("agent process with %.0f live connections: RSS %d MiB (anonymous %d MiB, the rest the binary's pages), peak %d MiB, Go heap in use %.0f MiB; lost %v",
+		live, rss>>20, anon>>20, peak>>20, got["go_memstats_heap_inuse_bytes{}"]/(1<<20), lostTotal(got))
 	_ = cmd.Process.Signal(syscall.SIGTERM)
 	if err := cmd.Wait(); err != nil {
 		b.Errorf("agent exit: %v", err)
@@ -406,8 +407,9 @@ func lostTotal(got map[string]float64) float64 {
 	return sum
 }
 
-// procMemory reads a process's VmRSS and VmHWM.
-func procMemory(b *testing.B, pid int) (rss, peak uint64) {
+// procMemory reads a process's VmRSS, its anonymous part (the heap and
+// stacks; the rest is the binary's pages), and VmHWM.
+func procMemory(b *testing.B, pid int) (rss, anon, peak uint64) {
 	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
 		b.Fatal(err)
@@ -416,7 +418,7 @@ func procMemory(b *testing.B, pid int) (rss, peak uint64) {
 		for _, f := range []struct {
 			prefix string
 			dst    *uint64
-		}{{"VmRSS:", &rss}, {"VmHWM:", &peak}} {
+		}{{"VmRSS:", &rss}, {"RssAnon:", &anon}, {"VmHWM:", &peak}} {
 			if rest, ok := strings.CutPrefix(line, f.prefix); ok {
 				kb, err := strconv.ParseUint(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
 				if err != nil {
@@ -426,7 +428,7 @@ func procMemory(b *testing.B, pid int) (rss, peak uint64) {
 			}
 		}
 	}
-	return rss, peak
+	return rss, anon, peak
 }
 
 // writeSnapshot writes objects as a multi-document YAML stream, as a

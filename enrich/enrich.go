@@ -30,6 +30,10 @@ type Judge struct {
 	// Explain sets Record.Explanation for allowed flows too; violations are
 	// always explained.
 	Explain bool
+	// CacheSize bounds each explanation cache (entries); 0 means
+	// DefaultCacheSize. A batch audit of a large cluster meets tens of
+	// thousands of distinct verdicts and wants more; the agent wants less.
+	CacheSize int
 
 	explained map[policy.Verdict]string
 	// allowed caches the explanations of verdicts that name no isolating
@@ -50,8 +54,16 @@ type sideKey struct {
 	by       policy.RuleRef
 }
 
-// maxExplained bounds the explanation cache; it starts over when full.
-const maxExplained = 4096
+// DefaultCacheSize bounds the explanation caches; each starts over when
+// full.
+const DefaultCacheSize = 4096
+
+func (j *Judge) cacheSize() int {
+	if j.CacheSize > 0 {
+		return j.CacheSize
+	}
+	return DefaultCacheSize
+}
 
 // Evaluate judges rec, resolved into res by ResolveRecord, and fills its
 // Egress, Ingress, Verdict, Violation (denied when the network dropped a
@@ -119,7 +131,7 @@ func (j *Judge) explain(v *policy.Verdict) string {
 		if s, ok := j.allowed[k]; ok {
 			return s
 		}
-		if j.allowed == nil || len(j.allowed) >= maxExplained {
+		if j.allowed == nil || len(j.allowed) >= j.cacheSize() {
 			j.allowed = make(map[allowKey]string)
 		}
 		s := v.Explain()
@@ -129,7 +141,7 @@ func (j *Judge) explain(v *policy.Verdict) string {
 	if s, ok := j.explained[*v]; ok {
 		return s
 	}
-	if j.explained == nil || len(j.explained) >= maxExplained {
+	if j.explained == nil || len(j.explained) >= j.cacheSize() {
 		j.explained = make(map[policy.Verdict]string)
 	}
 	s := v.Explain()

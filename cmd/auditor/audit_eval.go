@@ -74,7 +74,7 @@ type decoration struct {
 const maxDecorated = 1 << 14
 
 func newAuditor(ac *auditContext) *auditor {
-	return &auditor{ctx: ac, judge: enrich.Judge{Engine: ac.engine, Explain: true}, enc: flowjson.NewEncoder()}
+	return &auditor{ctx: ac, judge: enrich.Judge{Engine: ac.engine, Explain: true, CacheSize: auditExplainCache}, enc: flowjson.NewEncoder()}
 }
 
 // judged is what audit tells about a flow besides the record it fills.
@@ -264,3 +264,8 @@ func writeAddrPort(b *strings.Builder, ip netip.Addr, port uint16, rec *flow.Rec
 // runtimeWorkers is how many goroutines judge flows: one per CPU the Go
 // runtime may use.
 func runtimeWorkers() int { return runtime.GOMAXPROCS(0) }
+
+// auditExplainCache sizes audit's explanation cache: a million flows over a
+// large cluster carry tens of thousands of distinct verdicts, and a cache
+// that starts over too often costs more than it saves.
+const auditExplainCache = 1 << 16
