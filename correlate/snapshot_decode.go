@@ -60,17 +60,25 @@ func (b *snapshotBuilder) parse(name string, data []byte) error {
 		return fmt.Errorf("%s: no Kubernetes objects in the file", name)
 	}
 	dec := scheme.Codecs.UniversalDeserializer()
-	for i, d := range docs {
+	// Converting and decoding are most of the cost and independent per
+	// document: they run in parallel; the objects are added in file order,
+	// so the first error in the file is the one reported.
+	decoded := parallelMap(len(docs), func(i int) decodedDoc {
+		d := docs[i]
 		ctx := &DocumentError{File: name, Line: d.line, Document: i + 1}
 		js := d.data
 		if d.yaml {
+			var err error
 			js, err = yaml.YAMLToJSON(d.data)
 			if err != nil {
 				ctx.Line, ctx.Err = yamlErrorLine(err, d.line)
-				return ctx
+				return decodedDoc{ctx: ctx, err: ctx}
 			}
 		}
-		if err := b.object(dec, js, ctx, nil); err != nil {
+		return decodeObject(dec, js, ctx, nil)
+	})
+	for _, d := range decoded {
+		if err := b.commit(dec, d); err != nil {
 			return err
 		}
 	}
@@ -86,36 +94,34 @@ func splitDocuments(name string, data []byte) ([]rawDoc, error) {
 	if len(trimmed) > 0 && (trimmed[0] == '{' || trimmed[0] == '[') {
 		return splitJSON(name, data)
 	}
+	// A document is the bytes between separator lines: a slice of data,
+	// not a copy.
 	var (
-		docs  []rawDoc
-		cur   []byte
-		start = 1
-		line  = 0
+		docs     []rawDoc
+		docStart = 0 // offset of the current document
+		start    = 1 // its first line
+		line     = 0
+		off      = 0
 	)
-	flush := func(next int) {
-		if hasYAMLContent(cur) {
+	flush := func(end, next int) {
+		if cur := data[docStart:end:end]; hasYAMLContent(cur) {
 			docs = append(docs, rawDoc{line: start, yaml: true, data: cur})
 		}
-		cur, start = nil, next
+		start = next
 	}
-	for len(data) > 0 {
+	for off < len(data) {
 		line++
-		l := data
-		if i := bytes.IndexByte(data, '\n'); i >= 0 {
-			l, data = data[:i+1], data[i+1:]
-		} else {
-			data = nil
+		end := len(data)
+		if i := bytes.IndexByte(data[off:], '\n'); i >= 0 {
+			end = off + i + 1
 		}
-		if isDocSeparator(l) {
-			flush(line + 1)
-			continue
+		if isDocSeparator(data[off:end]) {
+			flush(off, line+1)
+			docStart = end
 		}
-		if cur == nil {
-			start = line
-		}
-		cur = append(cur, l...)
+		off = end
 	}
-	flush(line + 1)
+	flush(len(data), line+1)
 	return docs, nil
 }
 
@@ -129,7 +135,13 @@ func isDocSeparator(l []byte) bool {
 }
 
 func hasYAMLContent(doc []byte) bool {
-	for _, l := range bytes.Split(doc, []byte("\n")) {
+	for len(doc) > 0 {
+		l := doc
+		if i := bytes.IndexByte(doc, '\n'); i >= 0 {
+			l, doc = doc[:i], doc[i+1:]
+		} else {
+			doc = nil
+		}
 		l = bytes.TrimSpace(l)
 		if len(l) > 0 && l[0] != '#' && !bytes.Equal(l, []byte("...")) {
 			return true
@@ -246,16 +258,19 @@ func truncate(s string, n int) string {
 	return s[:n] + "..."
 }
 
-// object decodes one object (or List) into the builder. def, for the items
-// of a typed list (PodList), supplies the apiVersion and kind they omit.
-func (b *snapshotBuilder) object(dec runtime.Decoder, js []byte, ctx *DocumentError, def *head) error {
+// decodeObject decodes one object (or reads the head of a List) for
+// commit. def, for the items of a typed list (PodList), supplies the
+// apiVersion and kind they omit. It touches no shared state, so that
+// documents decode in parallel.
+func decodeObject(dec runtime.Decoder, js []byte, ctx *DocumentError, def *head) decodedDoc {
+	fail := func() decodedDoc { return decodedDoc{ctx: ctx, err: ctx} }
 	if bytes.Equal(bytes.TrimSpace(js), []byte("null")) {
-		return nil
+		return decodedDoc{ctx: ctx}
 	}
 	h, err := readHead(js)
 	if err != nil {
 		ctx.Err = err
-		return ctx
+		return fail()
 	}
 	if def != nil {
 		if h.APIVersion == "" && h.Kind == "" {
@@ -267,49 +282,44 @@ func (b *snapshotBuilder) object(dec runtime.Decoder, js []byte, ctx *DocumentEr
 	switch {
 	case h.Kind == "":
 		ctx.Err = errors.New(`missing "kind"`)
-		return ctx
+		return fail()
 	case h.APIVersion == "":
 		ctx.Err = errors.New(`missing "apiVersion"`)
-		return ctx
+		return fail()
 	}
 	gv, err := schema.ParseGroupVersion(h.APIVersion)
 	if err != nil {
 		ctx.Err = fmt.Errorf("invalid apiVersion %q", h.APIVersion)
-		return ctx
+		return fail()
 	}
 	gvk := gv.WithKind(h.Kind)
 	if isList(gvk) {
 		if ctx.Item > 0 {
 			ctx.Err = errors.New("a List inside a List")
-			return ctx
+			return fail()
 		}
-		return b.list(dec, h, ctx)
+		return decodedDoc{ctx: ctx, list: &h}
 	}
 	if !scheme.Scheme.Recognizes(gvk) {
 		ctx.Err = unknownKind(gvk)
-		return ctx
+		return fail()
 	}
 	if want, ok := wantedVersion(gvk.Group, gvk.Kind); ok && want != gv {
 		ctx.Err = fmt.Errorf("unsupported apiVersion %q for kind %s: want %q", h.APIVersion, h.Kind, want.String())
-		return ctx
+		return fail()
 	} else if !ok {
 		where := fmt.Sprintf("%s document %d", ctx.File, ctx.Document)
 		if ctx.Item > 0 {
 			where += fmt.Sprintf(" item %d", ctx.Item)
 		}
-		b.ignored = append(b.ignored, strings.TrimSpace(h.Kind+" "+qualified(h.Namespace, h.Name))+" ("+where+")")
-		return nil
+		return decodedDoc{ctx: ctx, ignored: strings.TrimSpace(h.Kind+" "+qualified(h.Namespace, h.Name)) + " (" + where + ")"}
 	}
 	obj, _, err := dec.Decode(js, nil, nil)
 	if err != nil {
 		ctx.Err = fmt.Errorf("decode: %w", err)
-		return ctx
+		return fail()
 	}
-	if err := b.add(obj); err != nil {
-		ctx.Err = err
-		return ctx
-	}
-	return nil
+	return decodedDoc{ctx: ctx, obj: obj}
 }
 
 func qualified(ns, name string) string {
@@ -348,9 +358,12 @@ func (b *snapshotBuilder) list(dec runtime.Decoder, h head, ctx *DocumentError) 
 	if h.Kind != "List" {
 		def = &head{APIVersion: h.APIVersion, Kind: strings.TrimSuffix(h.Kind, "List")}
 	}
-	for i, it := range items {
+	decoded := parallelMap(len(items), func(i int) decodedDoc {
 		item := &DocumentError{File: ctx.File, Line: ctx.Line, Document: ctx.Document, Item: i + 1}
-		if err := b.object(dec, it, item, def); err != nil {
+		return decodeObject(dec, items[i], item, def)
+	})
+	for _, d := range decoded {
+		if err := b.commit(dec, d); err != nil {
 			return err
 		}
 	}

@@ -40,6 +40,11 @@ type connEval struct {
 	verdict          uint8 // resultCodes
 	static           anomaly.Class
 	unresolved       bool
+	// inventory is the inventory version the sides were resolved with;
+	// outside says a side was not a pod, which a pod arriving in the
+	// inventory later may turn into one.
+	inventory uint64
+	outside   bool
 }
 
 // The strings a connEval holds as small codes, so that 100,000 live
@@ -70,6 +75,9 @@ func (e *Event) reusable(current *Policies) *connEval {
 	}
 	if t := e.Record.TimeFirst.UnixNano(); !e.Record.TimeFirst.IsZero() && t-c.at > int64(connRefresh) {
 		return nil
+	}
+	if c.outside && c.inventory != e.inventory {
+		return nil // the inventory changed: the outside side may be a pod now
 	}
 	return c
 }
@@ -114,6 +122,7 @@ func (e *Event) remember(current *Policies, picked int, static anomaly.Class) {
 		src: e.Res.Src.Target, dstIP: r.Dst.IP, dstPort: r.Dst.Port,
 		servicePort: r.Dst.ServicePort, explanation: r.Explanation,
 		static: static, unresolved: e.Unresolved,
+		inventory: e.inventory, outside: r.Src.Kind != flow.KindPod || r.Dst.Kind != flow.KindPod,
 	}
 	var ok [5]bool
 	c.srcKind, ok[0] = codeOf(kindCodes[:], r.Src.Kind)

@@ -40,6 +40,9 @@ type Event struct {
 	// stage, is the connection's judgement that this record reuses.
 	conn   *connState
 	cached *connEval
+	// inventory is the resolver's inventory version when the correlate
+	// stage saw the record (0 for a resolver without versions).
+	inventory uint64
 }
 
 // Client and Server return the endpoints of the record's connection: who

@@ -53,8 +53,13 @@ func (s *Correlate) Run(ctx context.Context) error {
 		if s.Policies != nil {
 			current = s.Policies.Load()
 		}
+		var inventory uint64
+		if v, ok := s.Resolver.(versioned); ok {
+			inventory = v.Version()
+		}
 		for i := range b.Events {
 			e := &b.Events[i]
+			e.inventory = inventory
 			// A reply is resolved and judged as its connection; the
 			// evaluate stage turns it back.
 			if e.Reply {
@@ -68,6 +73,14 @@ func (s *Correlate) Run(ctx context.Context) error {
 		}
 		forward(ctx, s.Out, b, StageEvaluate, m, s.Wait)
 	}
+}
+
+// versioned is a resolver whose inventory has a version that changes with
+// every change of the inventory (*correlate.Index is one): a connection
+// judged with a side outside the cluster is resolved again once it changes,
+// so that a flow seen before its pod arrived is not external for good.
+type versioned interface {
+	Version() uint64
 }
 
 // Policies is one compiled set of NetworkPolicies: the engine, and the
