@@ -159,19 +159,24 @@ func (o *Observer) newEntity(key entityKey) *entity {
 // the further destination candidates of one record (a Service with several
 // backends), so that records are counted once.
 func (o *Observer) Add(rec *flow.Record, f *policy.Flow, first bool) {
+	o.add(rec, f, first, 1, nil)
+}
+
+// add is Add for a record that stands for n flows; ex, when set, names the
+// example sides instead of the peers (workload observations name no pod).
+func (o *Observer) add(rec *flow.Record, f *policy.Flow, first bool, n int, ex *example) {
+	// c is what the record adds to the counts: its flows, once.
+	c := 0
 	if first {
-		o.counts.Records++
+		c = n
 	}
+	o.counts.Records += c
 	if !o.in.From.IsZero() && rec.TimeLast.Before(o.in.From) {
-		if first {
-			o.counts.BeforeWindow++
-		}
+		o.counts.BeforeWindow += c
 		return
 	}
 	if f.Src == nil || f.Dst == nil {
-		if first {
-			o.counts.Elsewhere++
-		}
+		o.counts.Elsewhere += c
 		return
 	}
 	srcEP, dstEP := &rec.Src, &rec.Dst
@@ -180,14 +185,10 @@ func (o *Observer) Add(rec *flow.Record, f *policy.Flow, first bool) {
 		fl.Port = 0
 	}
 	if !o.touches(srcEP, fl.Src) && !o.touches(dstEP, fl.Dst) {
-		if first {
-			o.counts.Elsewhere++
-		}
+		o.counts.Elsewhere += c
 		return
 	}
-	if first {
-		o.counts.Touching++
-	}
+	o.counts.Touching += c
 	if o.window.Start.IsZero() || rec.TimeFirst.Before(o.window.Start) {
 		o.window.Start = rec.TimeFirst
 	}
@@ -216,24 +217,20 @@ func (o *Observer) Add(rec *flow.Record, f *policy.Flow, first bool) {
 		item.flow.Src, item.flow.Dst = &sp, &dp
 		o.replay[rk] = item
 	}
-	item.records++
+	item.records += n
 
 	edges := o.edges
 	if dropped {
-		if first && class == classDropped {
-			o.counts.Dropped++
-		} else if first {
-			o.counts.Excluded++
+		if class == classDropped {
+			o.counts.Dropped += c
+		} else {
+			o.counts.Excluded += c
 		}
 		edges = o.dropped
 	} else {
-		if first {
-			o.counts.Forwarded++
-		}
+		o.counts.Forwarded += c
 		if implicitlyAllowed(&fl) {
-			if first {
-				o.counts.Implicit++
-			}
+			o.counts.Implicit += c
 			return
 		}
 	}
@@ -242,8 +239,11 @@ func (o *Observer) Add(rec *flow.Record, f *policy.Flow, first bool) {
 		st = &stats{}
 		edges[ek] = st
 	}
-	st.add(rec.TimeFirst, rec.TimeLast)
-	st.offerExample(example{src: sideOf(srcEP, fl.Src), dst: sideOf(dstEP, fl.Dst)})
+	st.add(rec.TimeFirst, rec.TimeLast, n)
+	if ex == nil {
+		ex = &example{src: sideOf(srcEP, fl.Src), dst: sideOf(dstEP, fl.Dst)}
+	}
+	st.offerExample(*ex)
 	if rec.ICMPType != nil && fl.Protocol == policy.ProtocolICMP {
 		fam := "IPv4"
 		if rec.Protocol == flow.ICMPv6 {

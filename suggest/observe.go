@@ -151,8 +151,8 @@ func compareSide(a, b exampleSide) int {
 
 const maxExamples = 3
 
-func (s *stats) add(first, last time.Time) {
-	s.flows++
+func (s *stats) add(first, last time.Time, n int) {
+	s.flows += n
 	if s.first.IsZero() || first.Before(s.first) {
 		s.first = first
 	}

@@ -40,7 +40,7 @@ const (
 func newSuggestCmd(live inventoryLoader) *cobra.Command {
 	var o suggestOptions
 	cmd := &cobra.Command{
-		Use:   "suggest --namespace NS --snapshot FILE... --flows FILE... [--since D] [-o DIR]",
+		Use:   "suggest --namespace NS [--snapshot FILE... --flows FILE...] [--since D] [-o DIR]",
 		Short: "Derive least-privilege NetworkPolicies from observed traffic, proven by replay",
 		Long: `Suggest writes the NetworkPolicies a careful engineer would write after watching a
 namespace: a default deny (ingress and egress) and, per workload, one policy
@@ -56,9 +56,10 @@ Inputs: the inventory from --snapshot files (kubectl get namespaces,pods,
 services,endpointslices,networkpolicies,nodes -A -o yaml; plus Deployments,
 ReplicaSets, StatefulSets... for workload names) or, without --snapshot, the
 cluster behind the kubeconfig; and the flows from --flows files (the auditor's
-flow records, Hubble flows, hubble observe -o jsonpb). Reading the agents'
-ObservedTraffic baseline from the cluster instead of --flows comes with a later
-release. Only forwarded flows are learned: dropped ones (attacks the network
+flow records, Hubble flows, hubble observe -o jsonpb) or, without --flows and
+--snapshot, the agents' ObservedTraffic baseline in that cluster: each peer
+entry is an edge between workloads with its flow count, first and last seen
+(comments then name workloads, not pods). Only forwarded flows are learned: dropped ones (attacks the network
 stopped) are replayed to show they stay denied. Flows to the cloud metadata
 service are not learned either, unless --allow-metadata.
 
@@ -74,11 +75,12 @@ allows that no flow showed, and flows that other namespaces' policies still
 block, are listed.
 
 Bad input (no pods in the namespace, an empty window, no flow naming one of
-its pods) exits with status 2 and prints no policy.`,
+its pods, no ObservedTraffic entry for it) exits with status 2 and prints no policy.`,
 		Example: `  auditor suggest --namespace ai-agents --snapshot examples/snapshot.yaml --flows examples/flows.jsonl > policies.yaml
   auditor suggest -n ai-agents --snapshot cluster.yaml --flows week.jsonl --since 24h -o policies/
   auditor suggest -n ai-agents --snapshot cluster.yaml --flows week.jsonl --format cilium --report replay.json
-  auditor suggest -n ai-agents --snapshot cluster.yaml --flows week.jsonl --diff`,
+  auditor suggest -n ai-agents --snapshot cluster.yaml --flows week.jsonl --diff
+  auditor suggest -n ai-agents --kubeconfig ~/.kube/config --since 168h > policies.yaml`,
 		Args: cobra.NoArgs,
 		PreRunE: func(cmd *cobra.Command, _ []string) error {
 			if err := envflag.Apply(cmd.Flags()); err != nil {
@@ -93,7 +95,7 @@ its pods) exits with status 2 and prints no policy.`,
 	fs := cmd.Flags()
 	fs.StringVarP(&o.namespace, "namespace", "n", "", "namespace to write policies for (required)")
 	fs.StringSliceVar(&o.snapshots, "snapshot", nil, "cluster snapshot files (kubectl get ... -o yaml|json); repeat or separate with commas; \"-\" is stdin; without it, the cluster behind the kubeconfig")
-	fs.StringSliceVar(&o.flows, "flows", nil, "flow files (JSON lines: flow records, Hubble flows or GetFlowsResponses); repeat or separate with commas; \"-\" is stdin (required until the cluster baseline can be read)")
+	fs.StringSliceVar(&o.flows, "flows", nil, "flow files (JSON lines: flow records, Hubble flows or GetFlowsResponses); repeat or separate with commas; \"-\" is stdin; without them, the agents' ObservedTraffic baseline in the cluster")
 	fs.DurationVar(&o.since, "since", 0, "learn only from flows that ended within this long before the newest flow (e.g. 24h, 168h); 0 keeps every flow")
 	fs.StringVar(&o.external, "external", string(suggest.ExternalExact), "external peers: exact (each address as /32 or /128, FQDNs in comments) or public (per port, every public address)")
 	fs.StringVar(&o.format, "format", formatNetworkPolicy, "output: networkpolicy (networking.k8s.io/v1) or cilium (CiliumNetworkPolicy cilium.io/v2, toFQDNs for named external peers)")
@@ -112,8 +114,8 @@ func (o *suggestOptions) check() (suggest.ExternalMode, error) {
 	if o.namespace == "" {
 		return "", errors.New("--namespace is required: the namespace to write policies for")
 	}
-	if len(o.flows) == 0 {
-		return "", errors.New("--flows is required: the flow files to learn from (JSON lines; \"-\" reads stdin); reading the cluster's ObservedTraffic baseline is not available yet")
+	if len(o.flows) == 0 && len(o.snapshots) > 0 {
+		return "", errors.New("--flows is required with --snapshot: the flow files to learn from (JSON lines; \"-\" reads stdin); without both, the cluster's ObservedTraffic baseline is read")
 	}
 	if o.since < 0 {
 		return "", fmt.Errorf("--since %s: want a positive duration", o.since)
@@ -154,12 +156,7 @@ func runSuggest(cmd *cobra.Command, o *suggestOptions, live inventoryLoader) err
 		StableLabels:  correlate.StableLabels,
 		AllowMetadata: o.metadata,
 	}
-	inputs, closeInputs, err := openFlows(o.flows, cmd.InOrStdin())
-	if err != nil {
-		return err
-	}
-	defer closeInputs()
-	obs, err := observeFlows(cmd.Context(), ix, in, inputs, o.since)
+	obs, err := learn(cmd, o, live, ix, in)
 	if err != nil {
 		return err
 	}
@@ -186,6 +183,24 @@ func runSuggest(cmd *cobra.Command, o *suggestOptions, live inventoryLoader) err
 		return failure(fmt.Errorf("suggest: the suggestion does not allow %d observed flows (a bug: please report it with --report); no policy printed", report.Flows.NotAllowed))
 	}
 	return writeSuggestion(cmd.OutOrStdout(), stderr, o, sg, objs)
+}
+
+// learn learns from the flow files, or without them from the cluster's
+// ObservedTraffic baseline.
+func learn(cmd *cobra.Command, o *suggestOptions, live inventoryLoader, ix *correlate.Index, in suggest.Input) (*suggest.Observer, error) {
+	if len(o.flows) == 0 {
+		r, ok := live.(observationReader)
+		if !ok {
+			return nil, usageError(errors.New("--flows is required: the flow files to learn from (JSON lines; \"-\" reads stdin)"))
+		}
+		return observeCluster(cmd.Context(), r, in, o.since)
+	}
+	inputs, closeInputs, err := openFlows(o.flows, cmd.InOrStdin())
+	if err != nil {
+		return nil, err
+	}
+	defer closeInputs()
+	return observeFlows(cmd.Context(), ix, in, inputs, o.since)
 }
 
 // loadInventory reads the snapshot files, or the live cluster without them.
