@@ -28,12 +28,7 @@ detaches the programs, within --shutdown-timeout.`,
 		Args:          cobra.NoArgs,
 		SilenceUsage:  true,
 		SilenceErrors: true,
-		PreRunE: func(cmd *cobra.Command, _ []string) error {
-			if err := envflag.Apply(cmd.Flags()); err != nil {
-				return usageError(err)
-			}
-			return nil
-		},
+		PreRunE:       applyEnv,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			log, err := agent.NewLogger(cfg.LogFormat, cfg.LogLevel, os.Stderr)
 			if err != nil {
@@ -53,7 +48,6 @@ detaches the programs, within --shutdown-timeout.`,
 		},
 	}
 	cfg.Flags(cmd.Flags())
-	// --help lists the environment variables too.
-	_ = envflag.Apply(cmd.Flags())
+	envflag.Annotate(cmd.Flags())
 	return cmd
 }

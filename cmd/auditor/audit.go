@@ -71,12 +71,7 @@ the object, and nothing on stdout.`,
 		Args:          cobra.NoArgs,
 		SilenceUsage:  true,
 		SilenceErrors: true,
-		PreRunE: func(cmd *cobra.Command, _ []string) error {
-			if err := envflag.Apply(cmd.Flags()); err != nil {
-				return usageError(err)
-			}
-			return nil
-		},
+		PreRunE:       applyEnv,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return runAudit(cmd, &o, live)
 		},
@@ -91,8 +86,7 @@ the object, and nothing on stdout.`,
 	if live != nil {
 		live.addFlags(fs)
 	}
-	// Name the environment variables in --help; envflag.Apply reads them.
-	fs.VisitAll(func(f *pflag.Flag) { f.Usage += " [$" + envflag.Name(f.Name) + "]" })
+	envflag.Annotate(fs)
 	return cmd
 }
 

@@ -8,10 +8,9 @@ import (
 
 	"github.com/spf13/cobra"
 	"k8s.io/client-go/dynamic"
-	"k8s.io/client-go/rest"
-	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/flow-auditor/flow-auditor/baseline"
+	"github.com/flow-auditor/flow-auditor/internal/envflag"
 )
 
 func newBaselineCmd() *cobra.Command {
@@ -40,6 +39,7 @@ egress; peers first seen later are still reported. --workload takes the
 workload as Kind/name (Deployment/triage-agent) or its name alone.`,
 		Args:         cobra.NoArgs,
 		SilenceUsage: true,
+		PreRunE:      applyEnv,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if namespace == "" {
 				return usageError(errors.New("--namespace is required"))
@@ -77,22 +77,6 @@ workload as Kind/name (Deployment/triage-agent) or its name alone.`,
 	fs.StringVar(&kubeconfig, "kubeconfig", "", "kubeconfig file (default: $KUBECONFIG, ~/.kube/config, in-cluster)")
 	fs.StringVar(&kubeContext, "context", "", "kubeconfig context to use (default: the current context)")
 	fs.DurationVar(&timeout, "timeout", 30*time.Second, "how long to wait for the cluster")
+	envflag.Annotate(fs)
 	return cmd
-}
-
-// loadRESTConfig finds the cluster through the usual kubeconfig rules.
-func loadRESTConfig(kubeconfig, kubeContext string) (*rest.Config, error) {
-	rules := clientcmd.NewDefaultClientConfigLoadingRules()
-	rules.ExplicitPath = kubeconfig
-	rc, err := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules,
-		&clientcmd.ConfigOverrides{CurrentContext: kubeContext}).ClientConfig()
-	if err != nil {
-		if clientcmd.IsEmptyConfig(err) {
-			return nil, errors.New("no cluster configured: no kubeconfig (--kubeconfig, $KUBECONFIG, ~/.kube/config) and not in a pod")
-		}
-		return nil, fmt.Errorf("kubeconfig: %w", err)
-	}
-	rc = rest.CopyConfig(rc)
-	rc.UserAgent = "flow-auditor"
-	return rc, nil
 }

@@ -42,18 +42,10 @@ func (s *clusterSource) addFlags(fs *pflag.FlagSet) {
 // 2) and one line when no cluster is configured or reachable, or when RBAC
 // forbids reading what resolution needs.
 func (s *clusterSource) load(ctx context.Context) (correlate.Inventory, error) {
-	rules := clientcmd.NewDefaultClientConfigLoadingRules()
-	rules.ExplicitPath = s.kubeconfig
-	cfg, err := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules,
-		&clientcmd.ConfigOverrides{CurrentContext: s.context}).ClientConfig()
+	cfg, err := loadRESTConfig(s.kubeconfig, s.context)
 	if err != nil {
-		if clientcmd.IsEmptyConfig(err) {
-			return nil, usageError(errors.New("no cluster configured: no kubeconfig (--kubeconfig, $KUBECONFIG, ~/.kube/config) and not in a pod (use --snapshot to audit files)"))
-		}
-		return nil, usageError(fmt.Errorf("kubeconfig: %w", err))
+		return nil, usageError(fmt.Errorf("%w (use --snapshot to audit files)", err))
 	}
-	cfg = rest.CopyConfig(cfg)
-	cfg.UserAgent = "flow-auditor"
 	cfg.QPS, cfg.Burst = 50, 100
 	client, err := kubernetes.NewForConfig(cfg)
 	if err != nil {
@@ -160,3 +152,29 @@ func isTimeout(err error) bool {
 type staticInventory correlate.Objects
 
 func (s staticInventory) Objects() correlate.Objects { return correlate.Objects(s) }
+
+// loadRESTConfig finds the cluster through the usual kubeconfig rules.
+func loadRESTConfig(kubeconfig, kubeContext string) (*rest.Config, error) {
+	rules := clientcmd.NewDefaultClientConfigLoadingRules()
+	rules.ExplicitPath = kubeconfig
+	rc, err := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules,
+		&clientcmd.ConfigOverrides{CurrentContext: kubeContext}).ClientConfig()
+	if err != nil {
+		if clientcmd.IsEmptyConfig(err) {
+			return nil, errors.New("no cluster configured: no kubeconfig (--kubeconfig, $KUBECONFIG, ~/.kube/config) and not in a pod")
+		}
+		return nil, fmt.Errorf("kubeconfig: %w", err)
+	}
+	rc = rest.CopyConfig(rc)
+	rc.UserAgent = "flow-auditor"
+	return rc, nil
+}
+
+// restConfig is the kubeconfig the cluster flags name.
+func (s *clusterSource) restConfig() (*rest.Config, error) {
+	rc, err := loadRESTConfig(s.kubeconfig, s.context)
+	if err != nil {
+		return nil, usageError(err)
+	}
+	return rc, nil
+}

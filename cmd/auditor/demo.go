@@ -49,12 +49,7 @@ suggested policies that fail their proof; 2 when the machine cannot run it.`,
 		Args:          cobra.NoArgs,
 		SilenceUsage:  true,
 		SilenceErrors: true,
-		PreRunE: func(cmd *cobra.Command, _ []string) error {
-			if err := envflag.Apply(cmd.Flags()); err != nil {
-				return usageError(err)
-			}
-			return nil
-		},
+		PreRunE:       applyEnv,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := cfg.Check(); err != nil {
 				return usageError(err)
@@ -90,7 +85,7 @@ suggested policies that fail their proof; 2 when the machine cannot run it.`,
 	fs.DurationVar(&cfg.Learning, "learning", cfg.Learning, "the agent's learning period: new peers after it are anomalous egress (at most --normal - 1s)")
 	fs.DurationVar(&cfg.Interval, "interval", cfg.Interval, "how often the agent drains the kernel's flow map")
 	fs.StringVar(&logLevel, "log-level", "warn", "the agent's log level (stderr): debug, info, warn or error")
-	_ = envflag.Apply(fs)
+	envflag.Annotate(fs)
 	return cmd
 }
 

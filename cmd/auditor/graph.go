@@ -8,10 +8,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
-	"github.com/spf13/pflag"
 	"k8s.io/client-go/dynamic"
-	"k8s.io/client-go/rest"
-	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/flow-auditor/flow-auditor/baseline"
 	"github.com/flow-auditor/flow-auditor/collector/file"
@@ -60,13 +57,8 @@ the auditor, no script, font or image to fetch.`,
 		Args:          cobra.NoArgs,
 		SilenceUsage:  true,
 		SilenceErrors: true,
-		PreRunE: func(cmd *cobra.Command, _ []string) error {
-			if err := envflag.Apply(cmd.Flags()); err != nil {
-				return usageError(err)
-			}
-			return nil
-		},
-		RunE: func(cmd *cobra.Command, _ []string) error { return runGraph(cmd, &o, live) },
+		PreRunE:       applyEnv,
+		RunE:          func(cmd *cobra.Command, _ []string) error { return runGraph(cmd, &o, live) },
 	}
 	fs := cmd.Flags()
 	fs.StringVarP(&o.namespace, "namespace", "n", "", "namespace to draw (required)")
@@ -75,7 +67,7 @@ the auditor, no script, font or image to fetch.`,
 	fs.StringVarP(&o.output, "output", "o", graph.FormatDOT, "output format: dot, mermaid, svg or html")
 	fs.DurationVar(&o.since, "since", 0, "with ObservedTraffic: only peers seen within this long (0: all)")
 	live.addFlags(fs)
-	fs.VisitAll(func(f *pflag.Flag) { f.Usage += " [$" + envflag.Name(f.Name) + "]" })
+	envflag.Annotate(fs)
 	return cmd
 }
 
@@ -229,18 +221,4 @@ func judgeObservation(engine *policy.Engine, ob *baseline.Observation) {
 	if !v.Allowed() {
 		r.Verdict, r.Violation = "deny", "would-deny"
 	}
-}
-
-// restConfig is the kubeconfig the cluster flags name.
-func (s *clusterSource) restConfig() (*rest.Config, error) {
-	rules := clientcmd.NewDefaultClientConfigLoadingRules()
-	rules.ExplicitPath = s.kubeconfig
-	cfg, err := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules,
-		&clientcmd.ConfigOverrides{CurrentContext: s.context}).ClientConfig()
-	if err != nil {
-		return nil, usageError(fmt.Errorf("kubeconfig: %w", err))
-	}
-	cfg = rest.CopyConfig(cfg)
-	cfg.UserAgent = "flow-auditor"
-	return cfg, nil
 }

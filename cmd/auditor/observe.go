@@ -61,13 +61,8 @@ without them it says which is missing and exits with status 2.`,
 		Args:          cobra.NoArgs,
 		SilenceUsage:  true,
 		SilenceErrors: true,
-		PreRunE: func(cmd *cobra.Command, _ []string) error {
-			if err := envflag.Apply(cmd.Flags()); err != nil {
-				return usageError(err)
-			}
-			return nil
-		},
-		RunE: func(cmd *cobra.Command, _ []string) error { return runObserve(cmd, &o) },
+		PreRunE:       applyEnv,
+		RunE:          func(cmd *cobra.Command, _ []string) error { return runObserve(cmd, &o) },
 	}
 	fs := cmd.Flags()
 	fs.StringSliceVar(&o.snapshots, "snapshot", nil, "cluster snapshot files to resolve and judge flows against (kubectl get ... -o yaml|json)")
@@ -80,8 +75,7 @@ without them it says which is missing and exits with status 2.`,
 	fs.StringVar(&o.attach, "attach", string(ebpfsource.AttachAuto), "how to attach: auto (TCX where the kernel has it), tcx, or tc (clsact and cls_bpf)")
 	fs.StringVar(&o.node, "node", "", "node name put in every record (default: the host name)")
 	fs.StringVar(&o.logLevel, "log-level", "warn", "log level on stderr: debug, info, warn or error")
-	// --help lists the environment variables too.
-	_ = envflag.Apply(fs)
+	envflag.Annotate(fs)
 	return cmd
 }
 

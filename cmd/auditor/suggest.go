@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
-	"github.com/spf13/pflag"
 
 	"github.com/flow-auditor/flow-auditor/collector/file"
 	"github.com/flow-auditor/flow-auditor/correlate"
@@ -81,13 +80,8 @@ its pods, no ObservedTraffic entry for it) exits with status 2 and prints no pol
   auditor suggest -n ai-agents --snapshot cluster.yaml --flows week.jsonl --format cilium --report replay.json
   auditor suggest -n ai-agents --snapshot cluster.yaml --flows week.jsonl --diff
   auditor suggest -n ai-agents --kubeconfig ~/.kube/config --since 168h > policies.yaml`,
-		Args: cobra.NoArgs,
-		PreRunE: func(cmd *cobra.Command, _ []string) error {
-			if err := envflag.Apply(cmd.Flags()); err != nil {
-				return usageError(err)
-			}
-			return nil
-		},
+		Args:    cobra.NoArgs,
+		PreRunE: applyEnv,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return runSuggest(cmd, &o, live)
 		},
@@ -106,7 +100,7 @@ its pods, no ObservedTraffic entry for it) exits with status 2 and prints no pol
 	if live != nil {
 		live.addFlags(fs)
 	}
-	fs.VisitAll(func(f *pflag.Flag) { f.Usage += " [$" + envflag.Name(f.Name) + "]" })
+	envflag.Annotate(fs)
 	return cmd
 }
 

@@ -16,17 +16,23 @@ func Name(flag string) string {
 	return "AUDITOR_" + strings.ToUpper(strings.ReplaceAll(flag, "-", "_"))
 }
 
+// Annotate appends each flag's variable to its usage, once, so that --help
+// shows it. Call it after defining the flags.
+func Annotate(fs *pflag.FlagSet) {
+	fs.VisitAll(func(f *pflag.Flag) {
+		if env := Name(f.Name); !strings.Contains(f.Usage, env) {
+			f.Usage += " [$" + env + "]"
+		}
+	})
+}
+
 // Apply sets every flag not given on the command line from its environment
-// variable, if set, and appends the variable's name to the flag's usage so
-// that --help shows it. Call it after defining the flags and before parsing
-// finishes (from PreRunE), or after parsing: explicit flags always win.
+// variable, if set. Call it after parsing (from PreRunE): explicit flags
+// always win.
 func Apply(fs *pflag.FlagSet) error {
 	var firstErr error
 	fs.VisitAll(func(f *pflag.Flag) {
 		env := Name(f.Name)
-		if !strings.Contains(f.Usage, env) {
-			f.Usage += " [$" + env + "]"
-		}
 		if f.Changed {
 			return
 		}
