@@ -12,7 +12,7 @@ help: ## list the targets
 build: ## build bin/auditor (static, no cgo), exactly as the container image does
 	VERSION=$(VERSION) hack/build-static.sh $(BIN)
 
-test-binaries: ## build (or reuse the cached) kube-apiserver, etcd and hubble CLI the tests run
+test-binaries: ## build (or reuse the cached) kube-apiserver, kube-controller-manager, etcd and hubble CLI the tests run
 	hack/kube-binaries.sh >/dev/null
 	hack/hubble-cli.sh >/dev/null
 

@@ -195,9 +195,10 @@ func TestBaselineInCluster(t *testing.T) {
 		}
 	}
 
-	// Deleting the node: kubetest runs no kube-controller-manager, so no
-	// garbage collector removes the objects; the owner references checked
-	// above (the node's UID) are what it would follow.
+	// Deleting the node: this test runs no garbage collector, so nothing
+	// removes the objects here; the owner references checked above (the
+	// node's UID) are what it follows, and
+	// baseline.TestBaselineCollectedWithNodeInCluster runs it.
 	if err := kube.CoreV1().Nodes().Delete(ctx, "node-1", metav1.DeleteOptions{}); err != nil {
 		t.Fatal(err)
 	}

@@ -115,6 +115,9 @@ func (d *Detector) InspectConn(rec *flow.Record, v *policy.Verdict, blocks *Bloc
 // Novel records rec in the baseline and returns what is new about it: the
 // classes NewDestination, NewPort and NewFQDN.
 func (d *Detector) Novel(rec *flow.Record, repeat bool) Class {
+	if d.Baseline == nil {
+		return 0 // before h, which escapes to the baseline
+	}
 	var h baseline.Handle
 	return d.NovelConn(rec, &h, repeat)
 }

@@ -30,10 +30,17 @@ type Judge struct {
 	// Explain sets Record.Explanation for allowed flows too; violations are
 	// always explained.
 	Explain bool
-	// CacheSize bounds each explanation cache (entries); 0 means
+	// CacheSize bounds each verdict and explanation cache (entries); 0 means
 	// DefaultCacheSize. A batch audit of a large cluster meets tens of
 	// thousands of distinct verdicts and wants more; the agent wants less.
 	CacheSize int
+
+	// memo remembers the verdicts of memoOf, when the engine is the policy
+	// engine: flows between pods alike are judged once.
+	memo   *policy.Memo
+	memoOf *policy.Engine
+	flow   policy.Flow
+	direct policy.Verdict // an engine's verdict without a memo
 
 	explained map[policy.Verdict]string
 	// allowed caches the explanations of verdicts that name no isolating
@@ -84,14 +91,17 @@ func (j *Judge) Evaluate(rec *flow.Record, res *correlate.Resolution, v *policy.
 	if j.Engine == nil || len(res.Dst) == 0 {
 		return 0
 	}
-	f := policy.Flow{Src: res.Src.Peer(), Protocol: Protocol(rec.Protocol)}
+	// The flow lives in the judge: handed to an interface, it would escape.
+	f := &j.flow
+	*f = policy.Flow{Src: res.Src.Peer(), Protocol: Protocol(rec.Protocol)}
 	pick := 0
+	var judged *policy.Judgement // the picked verdict's, when memoized
 	for i := range res.Dst {
 		c := &res.Dst[i]
 		f.Dst, f.Port = c.Peer(), int32(c.Port)
-		got := j.Engine.Evaluate(&f)
+		got, jd := j.evaluate(f)
 		if i == 0 || !got.Allowed() && v.Allowed() {
-			*v, pick = got, i
+			*v, pick, judged = *got, i, jd
 		}
 		if !v.Allowed() {
 			break
@@ -115,9 +125,30 @@ func (j *Judge) Evaluate(rec *flow.Record, res *correlate.Resolution, v *policy.
 		}
 	}
 	if j.Explain || rec.Violation != "" {
-		rec.Explanation = j.explain(v)
+		if judged != nil {
+			rec.Explanation = judged.Explain()
+		} else {
+			rec.Explanation = j.explain(v)
+		}
 	}
 	return pick
+}
+
+// evaluate judges f, through a memo when the engine is the policy engine
+// (whose verdicts depend on nothing a memo cannot key); the judgement is
+// nil otherwise.
+// The verdict returned is only valid until the next call.
+func (j *Judge) evaluate(f *policy.Flow) (*policy.Verdict, *policy.Judgement) {
+	e, ok := j.Engine.(*policy.Engine)
+	if !ok {
+		j.direct = j.Engine.Evaluate(f)
+		return &j.direct, nil
+	}
+	if j.memoOf != e {
+		j.memo, j.memoOf = policy.NewMemo(e, j.cacheSize()), e
+	}
+	jd := j.memo.Judge(f)
+	return &jd.Verdict, jd
 }
 
 // explain returns v.Explain(), cached: most flows share a handful of

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Builds the kube-apiserver and etcd that the API integration tests run
-# (internal/kubetest), from the Go module proxy, and caches them outside the
-# repository keyed by Kubernetes version. A no-op when both are cached.
+# Builds the kube-apiserver, kube-controller-manager and etcd that the API
+# integration tests run (internal/kubetest), from the Go module proxy, and
+# caches them outside the repository keyed by Kubernetes version. A no-op when
+# all three are cached; otherwise only the missing ones are built.
 #
 #   hack/kube-binaries.sh            # build if missing, print the cache dir
 #   hack/kube-binaries.sh --print    # only print the cache dir
@@ -13,7 +14,7 @@
 #                         k8s.io/kubernetes's go.mod requires)
 #   AUDITOR_KUBE_CACHE    cache root (default $HOME/.cache/flow-auditor/kube)
 #
-# Layout: $AUDITOR_KUBE_CACHE/<k8s-version>/{kube-apiserver,etcd,VERSIONS}
+# Layout: $AUDITOR_KUBE_CACHE/<k8s-version>/{kube-apiserver,kube-controller-manager,etcd,VERSIONS}
 set -euo pipefail
 
 k8s_version=${AUDITOR_KUBE_VERSION:-v1.36.3}
@@ -27,7 +28,15 @@ fi
 
 log() { echo "kube-binaries: $*" >&2; }
 
-if [[ -x ${dir}/kube-apiserver && -x ${dir}/etcd ]]; then
+kube_components=(kube-apiserver kube-controller-manager)
+all_cached() {
+	local b
+	for b in "${kube_components[@]}" etcd; do
+		[[ -x ${dir}/${b} ]] || return 1
+	done
+}
+
+if all_cached; then
 	log "cached in ${dir}"
 	echo "${dir}"
 	exit 0
@@ -37,7 +46,7 @@ mkdir -p "${dir}"
 # Two concurrent runs (CI and a developer) must not build twice into the same dir.
 exec 9>"${dir}/.lock"
 flock 9
-if [[ -x ${dir}/kube-apiserver && -x ${dir}/etcd ]]; then
+if all_cached; then
 	log "cached in ${dir}"
 	echo "${dir}"
 	exit 0
@@ -58,13 +67,13 @@ k8s_mod=$(go mod download -json "k8s.io/kubernetes@${k8s_version}" |
 etcd_version=${AUDITOR_ETCD_VERSION:-$(awk '$1 == "go.etcd.io/etcd/server/v3" {print $2; exit}' "${k8s_mod}")}
 [[ -n ${etcd_version} ]] || { log "no etcd server version in ${k8s_mod}"; exit 1; }
 
-start=${SECONDS}
-if [[ ! -x ${dir}/kube-apiserver ]]; then
-	log "building kube-apiserver ${k8s_version} (cold: several minutes)"
-	mkdir -p "${work}/apiserver"
+# One module that requires k8s.io/kubernetes, shared by the kube-* builds.
+kube_module() {
+	[[ -f ${work}/kube/go.mod ]] && return 0
+	mkdir -p "${work}/kube"
 	(
-		cd "${work}/apiserver"
-		go mod init kubebinaries/apiserver >/dev/null 2>&1
+		cd "${work}/kube"
+		go mod init kubebinaries/kube >/dev/null 2>&1
 		{
 			echo "require k8s.io/kubernetes ${k8s_version}"
 			echo "replace ("
@@ -74,17 +83,27 @@ if [[ ! -x ${dir}/kube-apiserver ]]; then
 			echo ")"
 		} >>go.mod
 		go mod download k8s.io/kubernetes
+	)
+}
+
+for component in "${kube_components[@]}"; do
+	[[ -x ${dir}/${component} ]] && continue
+	start=${SECONDS}
+	log "building ${component} ${k8s_version} (cold: several minutes)"
+	kube_module
+	(
+		cd "${work}/kube"
 		# Stamp the version as the release build does: /version reports it.
 		v=k8s.io/component-base/version
 		minor=${k8s_version#v1.}
 		minor=${minor%%.*}
-		go build -trimpath -o "${work}/kube-apiserver" \
+		go build -trimpath -o "${work}/${component}" \
 			-ldflags="-s -w -X ${v}.gitVersion=${k8s_version} -X ${v}.gitMajor=1 -X ${v}.gitMinor=${minor} -X ${v}.gitTreeState=clean" \
-			k8s.io/kubernetes/cmd/kube-apiserver
+			"k8s.io/kubernetes/cmd/${component}"
 	)
-	mv "${work}/kube-apiserver" "${dir}/kube-apiserver"
-	log "kube-apiserver built in $((SECONDS - start))s"
-fi
+	mv "${work}/${component}" "${dir}/${component}"
+	log "${component} built in $((SECONDS - start))s"
+done
 
 start=${SECONDS}
 if [[ ! -x ${dir}/etcd ]]; then

@@ -40,8 +40,8 @@ var diffSeed = flag.Uint64("policy.seed", 0, "seed of TestDifferential (0: from 
 //   - Nodes and external addresses have no PodInfo, which is design.md's
 //     choice for hostNetwork pods too: selectors never match them.
 //
-// The engine runs twice per cluster, scanning and through the selector
-// index, and both must agree with the reference.
+// The engine runs three times per cluster, scanning, through the selector
+// index, and through a Memo, and each must agree with the reference.
 func TestDifferential(t *testing.T) {
 	seed := *diffSeed
 	if seed == 0 {
@@ -54,13 +54,17 @@ func TestDifferential(t *testing.T) {
 	ctx := context.Background()
 	for ci := range clusters {
 		c := g.cluster()
-		engines := make([]*Engine, 2)
-		for i, indexMin := range []int{0, 1 << 30} {
+		var engines []func(*Flow) Verdict
+		for _, indexMin := range []int{0, 1 << 30} {
 			e, err := newEngine(c.policies, c.namespaces, indexMin)
 			if err != nil {
 				t.Fatalf("cluster %d: generated policies rejected: %v", ci, err)
 			}
-			engines[i] = e
+			engines = append(engines, e.Evaluate)
+			if indexMin == 0 {
+				// The memo over it, small enough to start over now and then.
+				engines = append(engines, NewMemo(e, 8).Evaluate)
+			}
 		}
 		ref := referencePolicies(c.policies)
 		for range flowsPerCluster {
@@ -75,7 +79,7 @@ func TestDifferential(t *testing.T) {
 				want[1] = c.reference(ctx, ref, networkingv1.PolicyTypeIngress, f.Dst, f.Src, &f)
 			}
 			for ei, e := range engines {
-				v := e.Evaluate(&f)
+				v := e(&f)
 				got := [2]Decision{v.Egress.Decision, v.Ingress.Decision}
 				for side := range 2 {
 					if self || (side == 1 && localNode) {

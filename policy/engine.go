@@ -29,6 +29,8 @@ type Engine struct {
 	byNS     map[string]*nsIndex
 	nsLabels map[string]map[string]string
 	indexMin int
+	// ipBlocks are the distinct ipBlocks of the policies (see Memo).
+	ipBlocks []ipBlock
 }
 
 type nsIndex struct {
@@ -99,6 +101,7 @@ func newEngine(policies []*networkingv1.NetworkPolicy, namespaces []*corev1.Name
 	}
 	slices.SortFunc(e.policies, func(a, b *compiledPolicy) int { return cmp.Compare(a.key, b.key) })
 	e.policies = packPolicies(e.policies)
+	e.ipBlocks = collectIPBlocks(e.policies)
 	for i, cp := range e.policies {
 		cp.order = i
 		idx := e.byNS[cp.namespace]

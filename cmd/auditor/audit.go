@@ -47,27 +47,45 @@ const (
 func newAuditCmd(live inventoryLoader) *cobra.Command {
 	var o auditOptions
 	cmd := &cobra.Command{
-		Use:   "audit --snapshot FILE... --flows FILE... [--namespace NS] [-o jsonl|json|table]",
-		Short: "Judge recorded flows against the cluster's NetworkPolicies",
+		Use:   "audit [--snapshot FILE... --flows FILE...] [--namespace NS] [-o jsonl|json|table]",
+		Short: "Judge recorded or observed flows against the cluster's NetworkPolicies",
 		Long: `Audit reads flows (JSON lines: the auditor's own flow records, Hubble flows, or
 "hubble observe -o jsonpb" output), resolves both ends of every flow against
 the cluster inventory (pods, nodes, Services translated to their backends),
 and judges it against the NetworkPolicies in force: what today's policies
 allow, what they deny, and why.
 
+Inputs: the inventory from --snapshot files or, without --snapshot, the
+cluster behind the kubeconfig; the flows from --flows files or, without
+--flows and --snapshot, the agents' ObservedTraffic objects in that same
+cluster (--snapshot needs --flows: the observed traffic names the workloads of
+the cluster it is read from). Each ObservedTraffic peer entry is a workload's
+traffic to a peer, added up: the entries of one edge (the same workloads or
+addresses, protocol and port) from every node are merged and judged once, as
+a flow that counts as the flows they add up. A workload is judged as one of
+its current pods (running first, then by name), so policy sees real pod
+labels; an edge from a workload to itself as two of its pods. A workload with
+no pod left is not dropped: it is judged by the labels its agent recorded,
+listed as "unresolved" and counted in the summary.
+
 Output: one JSON object per input flow, in input order (-o jsonl, the default
 when stdout is not a terminal); one JSON document with the flows and a
 summary (-o json); or per namespace the flows allowed and denied and the
-denied edges by workload (-o table, the default on a terminal). A one-line
-summary goes to stderr.
+denied edges by workload, most frequent first (-o table, the default on a
+terminal). A one-line summary goes to stderr. From ObservedTraffic, each edge
+is one object with "observed_flows" (the flows it adds up), "nodes" (the
+nodes that observed it) and, when a workload has no pod, "unresolved" ("src",
+"dst").
 
 Bad input (a malformed line, an unknown protocol, an invalid snapshot or
-NetworkPolicy) stops the audit with exit status 2, naming the file and line or
-the object, and nothing on stdout.`,
+NetworkPolicy, no ObservedTraffic for the namespace or at all) stops the audit
+with exit status 2, naming the file and line or the object, and nothing on
+stdout.`,
 		Example: `  auditor audit --snapshot examples/snapshot.yaml --flows examples/flows.jsonl
   kubectl get namespaces,pods,services,endpointslices,networkpolicies,nodes -A -o yaml > cluster.yaml
   hubble observe --last 10000 -o jsonpb > flows.jsonl
-  auditor audit --snapshot cluster.yaml --flows flows.jsonl --namespace ai-agents -o jsonl`,
+  auditor audit --snapshot cluster.yaml --flows flows.jsonl --namespace ai-agents -o jsonl
+  auditor audit -n ai-agents --kubeconfig ~/.kube/config -o table   # the agents' ObservedTraffic`,
 		Args:          cobra.NoArgs,
 		SilenceUsage:  true,
 		SilenceErrors: true,
@@ -77,8 +95,8 @@ the object, and nothing on stdout.`,
 		},
 	}
 	fs := cmd.Flags()
-	fs.StringSliceVar(&o.snapshots, "snapshot", nil, "cluster snapshot files (kubectl get ... -o yaml|json); repeat or separate with commas; \"-\" is stdin")
-	fs.StringSliceVar(&o.flows, "flows", nil, "flow files (JSON lines); repeat or separate with commas; \"-\" is stdin")
+	fs.StringSliceVar(&o.snapshots, "snapshot", nil, "cluster snapshot files (kubectl get ... -o yaml|json); repeat or separate with commas; \"-\" is stdin; without it, the cluster behind the kubeconfig")
+	fs.StringSliceVar(&o.flows, "flows", nil, "flow files (JSON lines); repeat or separate with commas; \"-\" is stdin; without them (and --snapshot), the agents' ObservedTraffic objects in the cluster")
 	fs.StringVarP(&o.namespace, "namespace", "n", "", "audit only flows from or to this namespace")
 	fs.StringVarP(&o.output, "output", "o", "", "output format: jsonl, json or table (default: table on a terminal, jsonl otherwise)")
 	fs.IntVar(&o.top, "top", 10, "denied edges shown per namespace in the table (0: all)")
@@ -103,22 +121,21 @@ func runAudit(cmd *cobra.Command, o *auditOptions, live inventoryLoader) error {
 	default:
 		return usageError(fmt.Errorf("--output %q: want jsonl, json or table", o.output))
 	}
-	if len(o.flows) == 0 {
-		return usageError(errors.New("--flows is required: the flow files to audit (JSON lines; \"-\" reads stdin)"))
-	}
 	if o.top < 0 {
 		return usageError(fmt.Errorf("--top %d: want 0 (all) or more", o.top))
+	}
+	var observed *observedAudit
+	if len(o.flows) == 0 {
+		var err error
+		if observed, err = readObserved(cmd.Context(), live, o); err != nil {
+			return err
+		}
 	}
 	ac, err := loadAuditContext(cmd.Context(), o.snapshots, live)
 	if err != nil {
 		return err
 	}
 	ac.privilege = o.privilege.start(ac.objs, ac.index, o.namespace)
-	inputs, closeInputs, err := openFlows(o.flows, cmd.InOrStdin())
-	if err != nil {
-		return err
-	}
-	defer closeInputs()
 
 	out := newSpool(stdout)
 	defer out.Close()
@@ -137,20 +154,41 @@ func runAudit(cmd *cobra.Command, o *auditOptions, live inventoryLoader) error {
 		}
 		out.drop = 1
 	}
-	stats, err := auditFlows(cmd.Context(), ac, inputs, o.namespace, format, out)
+	var stats *auditStats
+	if observed != nil {
+		stats, err = observed.audit(ac, format, out)
+	} else {
+		stats, err = auditFiles(cmd, ac, o, format, out)
+	}
 	if err != nil {
 		return err
 	}
+	var summary any = stats.jsonSummary()
+	line := summaryLine(stats, o.namespace)
+	if observed != nil {
+		summary = observed.jsonSummary(stats)
+		line += observed.summaryNote()
+	}
 	// Input accepted: the output is released to stdout.
-	if err := writeAuditOutput(stdout, format, out, stats, o.top); err != nil {
+	if err := writeAuditOutput(stdout, format, out, stats, summary, o.top); err != nil {
 		return failure(fmt.Errorf("write output: %w", err))
 	}
 	done = true
-	fmt.Fprintln(stderr, summaryLine(stats, o.namespace))
+	fmt.Fprintln(stderr, line)
 	if err := ac.privilege.finish(stdout, stderr, format); err != nil {
 		return err
 	}
 	return nil
+}
+
+// auditFiles judges the --flows files.
+func auditFiles(cmd *cobra.Command, ac *auditContext, o *auditOptions, format string, out io.Writer) (*auditStats, error) {
+	inputs, closeInputs, err := openFlows(o.flows, cmd.InOrStdin())
+	if err != nil {
+		return nil, err
+	}
+	defer closeInputs()
+	return auditFlows(cmd.Context(), ac, inputs, o.namespace, format, out)
 }
 
 // loadAuditContext reads the inventory and compiles what judging needs.
@@ -277,13 +315,13 @@ func auditFlows(ctx context.Context, ac *auditContext, inputs []file.Input, name
 }
 
 // writeAuditOutput finishes the output: the table, or the spooled flows
-// (with the JSON document's summary).
-func writeAuditOutput(w io.Writer, format string, out *spool, stats *auditStats, top int) error {
+// (with summary, the JSON document's summary).
+func writeAuditOutput(w io.Writer, format string, out *spool, stats *auditStats, summary any, top int) error {
 	switch format {
 	case formatTable:
 		return writeTable(w, stats, top)
 	case formatJSON:
-		sum, err := json.Marshal(stats.jsonSummary())
+		sum, err := json.Marshal(summary)
 		if err != nil {
 			return err
 		}

@@ -39,7 +39,11 @@ type auditor struct {
 	enc *flowjson.Encoder
 	// decorated caches service and anomaly explanations: flows to one
 	// Service share a handful of them.
-	decorated map[decorKey]decoration
+	decorated, decoratedBefore map[decorKey]decoration
+	// resolve, when set, resolves instead of the index alone: the
+	// ObservedTraffic baseline names workloads, not pods
+	// (audit_observed.go).
+	resolve func(rec *flow.Record, res *correlate.Resolution)
 }
 
 // decorKey is everything decorate's output depends on, for flows that are
@@ -70,8 +74,8 @@ type decoration struct {
 	from, text string
 }
 
-// maxDecorated bounds the cache; it starts over when full.
-const maxDecorated = 1 << 14
+// maxDecorated bounds each of the cache's two generations.
+const maxDecorated = 1 << 15
 
 func newAuditor(ac *auditContext) *auditor {
 	return &auditor{ctx: ac, judge: enrich.Judge{Engine: ac.engine, Explain: true, CacheSize: auditExplainCache}, enc: flowjson.NewEncoder()}
@@ -108,7 +112,11 @@ func (a *auditor) audit(rec *flow.Record) judged {
 		rec.Src, rec.Dst = rec.Dst, rec.Src
 	}
 	a.dialed = rec.Dst.IP // a Service's address, once rec.Dst names its backend
-	a.ctx.index.ResolveRecord(rec, &a.res)
+	if a.resolve != nil {
+		a.resolve(rec, &a.res)
+	} else {
+		a.ctx.index.ResolveRecord(rec, &a.res)
+	}
 	a.judge.Evaluate(rec, &a.res, &a.verdict)
 	// An address the inventory does not know was judged as external; say so
 	// even when the flow source called it something else.
@@ -154,18 +162,29 @@ func (a *auditor) pickedDst(rec *flow.Record) *correlate.Candidate {
 
 // decorateCached is decorate for flows that are not replies, cached.
 func (a *auditor) decorateCached(rec *flow.Record, picked *correlate.Candidate, classes anomaly.Class) string {
-	k := decorKey{explanation: unsafe.StringData(rec.Explanation), explLen: len(rec.Explanation), service: a.res.Service, dialed: a.dialed, wirePort: a.res.WirePort,
-		protocol: rec.Protocol, backends: len(a.res.Dst), noBackend: a.noBackend(picked), deny: rec.Verdict == "deny", classes: classes}
-	if picked != nil {
-		k.picked, k.pickedIP, k.pickedPort = picked.Target, picked.IP, picked.Port
+	k := decorKey{explanation: unsafe.StringData(rec.Explanation), explLen: len(rec.Explanation), classes: classes}
+	// Without a Service the text is the explanation and the classes: the
+	// addresses stay out of the key, or every external address would miss.
+	if a.res.Service != nil {
+		k.service, k.dialed, k.wirePort, k.protocol = a.res.Service, a.dialed, a.res.WirePort, rec.Protocol
+		k.backends, k.noBackend, k.deny = len(a.res.Dst), a.noBackend(picked), rec.Verdict == "deny"
+		if picked != nil {
+			k.picked, k.pickedIP, k.pickedPort = picked.Target, picked.IP, picked.Port
+		}
 	}
 	if d, ok := a.decorated[k]; ok {
 		return d.text
 	}
+	d, ok := a.decoratedBefore[k]
+	if !ok {
+		d = decoration{from: rec.Explanation, text: a.decorate(rec, false, picked, classes)}
+	}
+	// Two generations: the one before the current one still serves (and
+	// its entries in use move back), so a full cache does not start cold.
 	if a.decorated == nil || len(a.decorated) >= maxDecorated {
+		a.decoratedBefore = a.decorated
 		a.decorated = make(map[decorKey]decoration)
 	}
-	d := decoration{from: rec.Explanation, text: a.decorate(rec, false, picked, classes)}
 	a.decorated[k] = d
 	return d.text
 }

@@ -1,5 +1,6 @@
 // Package kubetest runs a real etcd and kube-apiserver on loopback for tests
-// that talk to the Kubernetes API. The binaries are built by
+// that talk to the Kubernetes API, and on request a kube-controller-manager
+// that runs only the garbage collector. The binaries are built by
 // hack/kube-binaries.sh into a cache outside the repository; without them the
 // tests skip (or fail when AUDITOR_REQUIRE_PRIVILEGED=1).
 package kubetest
@@ -16,8 +17,8 @@ const DefaultKubeVersion = "v1.36.3"
 
 // Environment variables shared with hack/kube-binaries.sh.
 const (
-	// EnvBinDir names a directory holding kube-apiserver and etcd; it wins
-	// over the cache.
+	// EnvBinDir names a directory holding kube-apiserver and etcd (and
+	// kube-controller-manager); it wins over the cache.
 	EnvBinDir = "AUDITOR_KUBE_BIN_DIR"
 	// EnvCache is the cache root; binaries live in <root>/<version>/.
 	EnvCache = "AUDITOR_KUBE_CACHE"
@@ -25,7 +26,7 @@ const (
 	EnvVersion = "AUDITOR_KUBE_VERSION"
 )
 
-// Binaries are the paths of the two servers.
+// Binaries are the paths of the two servers every cluster runs.
 type Binaries struct {
 	APIServer, Etcd string
 }
@@ -33,28 +34,58 @@ type Binaries struct {
 // FindBinaries locates kube-apiserver and etcd the way hack/kube-binaries.sh
 // caches them, and says where it looked when they are missing.
 func FindBinaries() (Binaries, error) {
-	dir := os.Getenv(EnvBinDir)
-	if dir == "" {
-		root := os.Getenv(EnvCache)
-		if root == "" {
-			home, err := os.UserHomeDir()
-			if err != nil {
-				return Binaries{}, fmt.Errorf("locate kube binaries: %w", err)
-			}
-			root = filepath.Join(home, ".cache", "flow-auditor", "kube")
-		}
-		version := os.Getenv(EnvVersion)
-		if version == "" {
-			version = DefaultKubeVersion
-		}
-		dir = filepath.Join(root, version)
+	dir, err := binDir()
+	if err != nil {
+		return Binaries{}, err
 	}
 	b := Binaries{APIServer: filepath.Join(dir, "kube-apiserver"), Etcd: filepath.Join(dir, "etcd")}
 	for _, p := range []string{b.APIServer, b.Etcd} {
-		st, err := os.Stat(p)
-		if err != nil || st.IsDir() || st.Mode()&0o111 == 0 {
-			return Binaries{}, fmt.Errorf("%s not found (build it with hack/kube-binaries.sh)", p)
+		if err := executable(p); err != nil {
+			return Binaries{}, err
 		}
 	}
 	return b, nil
+}
+
+// FindControllerManager locates kube-controller-manager the same way, and
+// says where it looked when it is missing. Only Cluster.StartGarbageCollector
+// needs it.
+func FindControllerManager() (string, error) {
+	dir, err := binDir()
+	if err != nil {
+		return "", err
+	}
+	p := filepath.Join(dir, "kube-controller-manager")
+	if err := executable(p); err != nil {
+		return "", err
+	}
+	return p, nil
+}
+
+// binDir is $AUDITOR_KUBE_BIN_DIR, else the cache directory of the version.
+func binDir() (string, error) {
+	if dir := os.Getenv(EnvBinDir); dir != "" {
+		return dir, nil
+	}
+	root := os.Getenv(EnvCache)
+	if root == "" {
+		home, err := os.UserHomeDir()
+		if err != nil {
+			return "", fmt.Errorf("locate kube binaries: %w", err)
+		}
+		root = filepath.Join(home, ".cache", "flow-auditor", "kube")
+	}
+	version := os.Getenv(EnvVersion)
+	if version == "" {
+		version = DefaultKubeVersion
+	}
+	return filepath.Join(root, version), nil
+}
+
+func executable(p string) error {
+	st, err := os.Stat(p)
+	if err != nil || st.IsDir() || st.Mode()&0o111 == 0 {
+		return fmt.Errorf("%s not found (build it with hack/kube-binaries.sh)", p)
+	}
+	return nil
 }

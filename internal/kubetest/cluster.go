@@ -44,6 +44,9 @@ type Cluster struct {
 	etcd      *process
 	apiserver *process
 	apiArgs   []string
+	// controllerManager runs only the garbage collector, once a test asks
+	// for it (StartGarbageCollector).
+	controllerManager *process
 
 	admin      *rest.Config
 	kubeconfig string
@@ -209,6 +212,11 @@ func (c *Cluster) StopAPIServer() {
 }
 
 func (c *Cluster) stop() {
+	c.mu.Lock()
+	if c.controllerManager != nil {
+		c.controllerManager.stop(stopGrace)
+	}
+	c.mu.Unlock()
 	c.StopAPIServer()
 	if c.etcd != nil {
 		c.etcd.stop(stopGrace)

@@ -12,7 +12,7 @@ import (
 )
 
 // process is one server the harness started; it is only ever signalled by
-// its own pid.
+// its own pid (as the id of the process group it leads, on Linux).
 type process struct {
 	name    string
 	cmd     *exec.Cmd
@@ -57,11 +57,11 @@ func (p *process) stop(grace time.Duration) {
 	if p.exited() {
 		return
 	}
-	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	signal(p.cmd.Process, syscall.SIGTERM)
 	select {
 	case <-p.done:
 	case <-time.After(grace):
-		_ = p.cmd.Process.Kill()
+		signal(p.cmd.Process, syscall.SIGKILL)
 		<-p.done
 	}
 }
