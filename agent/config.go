@@ -110,8 +110,10 @@ type Config struct {
 	ShutdownTimeout time.Duration
 	// MemoryLimit is the container's memory limit (a quantity such as
 	// "256Mi"; the chart passes limits.memory); the Go runtime then keeps
-	// the agent's memory under 90% of it by collecting garbage sooner.
-	// Empty leaves the runtime's defaults (and GOMEMLIMIT) alone.
+	// its memory under 90% of what the binary's own resident pages (about
+	// 40 MiB, which the runtime does not count) leave of it, by collecting
+	// garbage sooner. Empty leaves the runtime's defaults (and GOMEMLIMIT)
+	// alone.
 	MemoryLimit string
 	// LogFormat is json or console; default json, console on a terminal.
 	LogFormat string
@@ -169,13 +171,13 @@ func (c *Config) Flags(fs *pflag.FlagSet) {
 	fs.IntVar(&c.BaselineMaxPeers, "baseline-max-peers", c.BaselineMaxPeers, "peers kept per ObservedTraffic object and direction; more fold into its overflow summary")
 	fs.IntVar(&c.CardinalityCap, "cardinality-cap", c.CardinalityCap, "series per namespace/workload-labelled metric before labels fold into \"other\"")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", c.ShutdownTimeout, "bound on the whole shutdown")
-	fs.StringVar(&c.MemoryLimit, "memory-limit", c.MemoryLimit, "the container's memory limit (e.g. 256Mi): the agent keeps its memory under 90% of it")
+	fs.StringVar(&c.MemoryLimit, "memory-limit", c.MemoryLimit, "the container's memory limit (e.g. 256Mi): the Go runtime keeps its memory under 90% of what the binary's resident pages (about 40Mi) leave of it")
 	fs.StringVar(&c.LogFormat, "log-format", c.LogFormat, "log format: json or console (default: console on a terminal, else json)")
 	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "log level: debug, info, warn or error")
 }
 
-// memoryLimit returns the soft limit for the Go runtime: 90% of
-// MemoryLimit, or 0 when none is set.
+// memoryLimit returns the soft limit for the Go runtime (goMemoryLimit of
+// MemoryLimit), or 0 when none is set.
 func (c *Config) memoryLimit() int64 {
 	if c.MemoryLimit == "" {
 		return 0
@@ -184,7 +186,7 @@ func (c *Config) memoryLimit() int64 {
 	if err != nil {
 		return 0
 	}
-	return q.Value() / 10 * 9
+	return goMemoryLimit(q.Value())
 }
 
 // Validate checks the configuration and fills what defaults depend on.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime/debug"
 	"sync/atomic"
 	"time"
 
@@ -48,14 +49,26 @@ func snapshotInventory(paths []string) (*inventory, error) {
 		return nil, err
 	}
 	objs := snap.Objects()
+	sharePodParts(objs.Pods) // the index keeps every pod
+	// Decoding left garbage several times the objects' size: collect it
+	// before the index is built next to them, and again after.
+	releaseLoadGarbage()
 	inv := &inventory{index: correlate.BuildIndex(objs, correlate.IndexOptions{}), synced: func() bool { return true }}
 	p, err := compilePolicies(objs)
 	if err != nil {
 		return nil, fmt.Errorf("snapshot policies: %w", err)
 	}
 	inv.policies.Store(p)
+	releaseLoadGarbage()
 	return inv, nil
 }
+
+// releaseLoadGarbage collects what loading the inventory left and returns
+// it to the system, at start only: decoding a cluster's objects allocates
+// several times what the index keeps, and without this the runtime would
+// size the heap, and keep it resident, for that peak rather than for what
+// the flows need.
+func releaseLoadGarbage() { debug.FreeOSMemory() }
 
 // liveInventory follows the cluster through informers. Policies are
 // compiled again, at most once per recompileEvery, after a NetworkPolicy or
@@ -104,6 +117,7 @@ func liveInventory(client kubernetes.Interface, c *Config, reg prometheus.Regist
 		if err := live.WaitForSync(ctx); err == nil {
 			recompile()
 			compiled.Store(true)
+			releaseLoadGarbage()
 		}
 		tick := time.NewTicker(recompileEvery)
 		defer tick.Stop()

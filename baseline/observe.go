@@ -48,14 +48,32 @@ func (s *Store) Observe(rec *flow.Record, repeat bool) Novelty {
 
 // Handle remembers where one connection's records go in the store (its
 // peer entries), so that its later records skip the lookups. The zero
-// Handle is empty; ObserveConn fills it. Keep one per connection.
+// Handle is empty; ObserveConn fills it. Keep one per connection: it is two
+// pointers, the entries knowing their profile (an entry that overflowed is
+// remembered as its profile's spill entry).
 type Handle struct {
-	egress, ingress entryRef
+	egress, ingress *PeerStats
 }
 
-type entryRef struct {
-	p  *profile
-	st *PeerStats
+// entry returns the profile and peer entry a handle remembers: nil, nil
+// for none, and a nil entry for one that overflowed.
+func entry(st *PeerStats) (*profile, *PeerStats) {
+	if st == nil {
+		return nil, nil
+	}
+	p := st.prof
+	if st == &p.spill {
+		return p, nil
+	}
+	return p, st
+}
+
+// remember is what a handle keeps of an entry of p (nil: overflowed).
+func (p *profile) remember(st *PeerStats) *PeerStats {
+	if st == nil {
+		return &p.spill
+	}
+	return st
 }
 
 // ObserveConn is Observe for a record of the connection h remembers.
@@ -71,15 +89,15 @@ func (s *Store) ObserveConn(rec *flow.Record, h *Handle, repeat bool) Novelty {
 	var nov Novelty
 	s.mu.Lock()
 	if s.local(&rec.Src) {
-		p, st := h.egress.p, h.egress.st
+		p, st := entry(h.egress)
 		if p == nil {
 			p = s.profileLocked(s.keyOf(&rec.Src), t)
 		}
 		nov, st = p.observeEgress(s, rec, st, repeat, t, last)
-		h.egress = entryRef{p, st}
+		h.egress = p.remember(st)
 	}
 	if s.local(&rec.Dst) {
-		p, st := h.ingress.p, h.ingress.st
+		p, st := entry(h.ingress)
 		if st != nil {
 			p.add(st, &rec.Src, rec, repeat, t, last, Ingress)
 		} else {
@@ -87,7 +105,7 @@ func (s *Store) ObserveConn(rec *flow.Record, h *Handle, repeat bool) Novelty {
 				p = s.profileLocked(s.keyOf(&rec.Dst), t)
 			}
 			st = p.observe(s, PeerKey{Dir: Ingress, Dest: DestOf(&rec.Src), Protocol: rec.Protocol, Port: rec.Dst.Port}, &rec.Src, rec, repeat, t, last)
-			h.ingress = entryRef{p, st}
+			h.ingress = p.remember(st)
 		}
 		p.labels = rec.Dst.Labels
 	}
@@ -211,7 +229,7 @@ func (p *profile) observe(s *Store, key PeerKey, peer *flow.Endpoint, rec *flow.
 			}
 			return nil
 		}
-		st = &PeerStats{FirstSeen: t}
+		st = &PeerStats{FirstSeen: t, prof: p}
 		p.peers[key] = st
 		p.perDir[key.Dir]++
 	}

@@ -132,6 +132,7 @@ func (s *Store) adopt(o *v1alpha1.ObservedTraffic) *profile {
 		dests:           make(map[Dest]time.Time),
 		fqdns:           make(map[string]time.Time),
 	}
+	p.spill.prof = p
 	if p.learningStarted.IsZero() {
 		p.learningStarted = s.opts.Now()
 	}
@@ -148,7 +149,7 @@ func (s *Store) adopt(o *v1alpha1.ObservedTraffic) *profile {
 		p.peers[pk] = &PeerStats{
 			Labels: op.Labels, FQDNs: op.FQDNs,
 			Flows: uint64(op.Flows), Packets: uint64(op.Packets), Bytes: uint64(op.Bytes), Denied: uint64(op.Denied),
-			FirstSeen: op.FirstSeen.Time, LastSeen: op.LastSeen.Time,
+			FirstSeen: op.FirstSeen.Time, LastSeen: op.LastSeen.Time, prof: p,
 		}
 		p.perDir[pk.Dir]++
 		if pk.Dir == Egress {

@@ -98,6 +98,8 @@ type PeerStats struct {
 	// peerSince and destSince are when this entry and its destination
 	// were first seen here or by any agent: what novelty is judged on.
 	peerSince, destSince time.Time
+	// prof is the entry's profile, so that a Handle needs only the entry.
+	prof *profile
 }
 
 // Overflow adds up the traffic of peers beyond the bound.
@@ -118,6 +120,9 @@ type profile struct {
 	peers    map[PeerKey]*PeerStats
 	perDir   [2]int
 	overflow Overflow
+	// spill stands, in a Handle, for an entry that overflowed: its prof
+	// is the profile, and it counts nothing.
+	spill PeerStats
 	// dests and fqdns hold the earliest first-seen time of each egress
 	// destination and name observed here; they tell a new destination from a
 	// new port of a known one. Other nodes' knowledge is in Store.shared.
@@ -163,6 +168,7 @@ func (s *Store) profileLocked(k Key, now time.Time) *profile {
 			fqdns:           make(map[string]time.Time),
 			dirty:           true,
 		}
+		p.spill.prof = p
 		s.profiles[k] = p
 	}
 	return p

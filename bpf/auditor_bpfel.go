@@ -25,7 +25,7 @@ const (
 
 type auditorDnsEvent struct {
 	_       structs.HostLayout
-	TsNs    uint64
+	Ts      uint64
 	Client  [16]uint8
 	Server  [16]uint8
 	Ifindex uint32
@@ -55,8 +55,8 @@ type auditorFlowStats struct {
 	_       structs.HostLayout
 	Packets uint64
 	Bytes   uint64
-	FirstNs uint64
-	LastNs  uint64
+	First   uint64
+	Last    uint64
 	Flags   uint32
 	Pad     uint32
 }
@@ -69,6 +69,7 @@ const (
 	auditorMapDnsEvents       = "dns_events"
 	auditorMapDrops           = "drops"
 	auditorMapFlows           = "flows"
+	auditorProgAuditorClock   = "auditor_clock"
 	auditorProgAuditorDrops   = "auditor_drops"
 	auditorProgAuditorEgress  = "auditor_egress"
 	auditorProgAuditorIngress = "auditor_ingress"
@@ -119,6 +120,7 @@ type auditorSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type auditorProgramSpecs struct {
+	AuditorClock   *ebpf.ProgramSpec `ebpf:"auditor_clock"`
 	AuditorDrops   *ebpf.ProgramSpec `ebpf:"auditor_drops"`
 	AuditorEgress  *ebpf.ProgramSpec `ebpf:"auditor_egress"`
 	AuditorIngress *ebpf.ProgramSpec `ebpf:"auditor_ingress"`
@@ -191,6 +193,7 @@ type auditorVariables struct {
 //
 // It can be passed to loadAuditorObjects or ebpf.CollectionSpec.LoadAndAssign.
 type auditorPrograms struct {
+	AuditorClock   *ebpf.Program `ebpf:"auditor_clock"`
 	AuditorDrops   *ebpf.Program `ebpf:"auditor_drops"`
 	AuditorEgress  *ebpf.Program `ebpf:"auditor_egress"`
 	AuditorIngress *ebpf.Program `ebpf:"auditor_ingress"`
@@ -198,6 +201,7 @@ type auditorPrograms struct {
 
 func (p *auditorPrograms) Close() error {
 	return _AuditorClose(
+		p.AuditorClock,
 		p.AuditorDrops,
 		p.AuditorEgress,
 		p.AuditorIngress,

@@ -28,6 +28,7 @@ type DNSReader struct {
 	rd  *ringbuf.Reader
 	rec ringbuf.Record
 	ev  auditorDnsEvent
+	jc  jiffyClock
 }
 
 // NewDNSReader opens the ring buffer. Close it before the Objects.
@@ -36,7 +37,7 @@ func (o *Objects) NewDNSReader() (*DNSReader, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open DNS ring buffer: %w", err)
 	}
-	return &DNSReader{rd: rd}, nil
+	return &DNSReader{rd: rd, jc: o.jiffies}, nil
 }
 
 // Read blocks for the next answer. It returns os.ErrDeadlineExceeded after
@@ -52,7 +53,7 @@ func (r *DNSReader) Read() (DNSAnswer, error) {
 	ev := &r.ev
 	n := min(int(ev.Len), len(ev.Payload))
 	return DNSAnswer{
-		Time:      nowClock().time(ev.TsNs),
+		Time:      r.jc.now().time(ev.Ts),
 		Client:    netip.AddrFrom16(ev.Client).Unmap(),
 		Server:    netip.AddrFrom16(ev.Server).Unmap(),
 		Ifindex:   int(ev.Ifindex),

@@ -9,7 +9,7 @@
 #define DNS_MAX 1472
 
 struct dns_event {
-	__u64 ts_ns;       /* CLOCK_MONOTONIC, coarse */
+	__u64 ts;          /* jiffies, as flow times */
 	__u8 client[16];   /* the answer's destination */
 	__u8 server[16];   /* the answer's source */
 	__u32 ifindex;
@@ -55,7 +55,7 @@ static __always_inline void dns_capture(struct __sk_buff *skb, const struct pack
 		count(COUNTER_PARSE_FAILURE);
 		return;
 	}
-	ev->ts_ns = now;
+	ev->ts = now;
 	copy_ip6(ev->client, p->key.daddr);
 	copy_ip6(ev->server, p->key.saddr);
 	ev->ifindex = p->key.ifindex;

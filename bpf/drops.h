@@ -146,6 +146,6 @@ int auditor_drops(__u64 *ctx)
 	if (l3 < skb->data)
 		avail = skb->len; /* headers already pulled: data is past l3 */
 	account(&drops, &p.key, segs > 1 ? segs : 1, ip_bytes(&p, avail, segs), p.flags,
-		COUNTER_DROPS_FULL, bpf_ktime_get_ns());
+		COUNTER_DROPS_FULL, bpf_jiffies64());
 	return 0;
 }

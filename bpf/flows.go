@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net/netip"
 	"strings"
-	"time"
 
 	"github.com/cilium/ebpf"
 	"golang.org/x/sys/unix"
@@ -83,7 +82,7 @@ func (o *Objects) Drain(dst []Flow) ([]Flow, DrainStats, error) {
 		o.drain.keys = make([]auditorFlowKey, batchSize)
 		o.drain.vals = make([]auditorFlowStats, batchSize)
 	}
-	c := nowClock()
+	c := o.nowClock()
 	var err error
 	for _, m := range []struct {
 		m *ebpf.Map
@@ -158,23 +157,6 @@ func drainOneByOne(m *ebpf.Map, each func(*auditorFlowKey, *auditorFlowStats)) e
 	return nil
 }
 
-// clock converts CLOCK_MONOTONIC nanoseconds, the kernel's timestamps, to
-// wall time.
-type clock struct {
-	wall time.Time
-	mono int64
-}
-
-func nowClock() clock {
-	var ts unix.Timespec
-	_ = unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts)
-	return clock{wall: time.Now().UTC(), mono: ts.Nano()}
-}
-
-func (c clock) time(ns uint64) time.Time {
-	return c.wall.Add(time.Duration(int64(ns) - c.mono))
-}
-
 func protocol(n uint8, family uint8) (flow.Protocol, bool) {
 	switch n {
 	case unix.IPPROTO_TCP:
@@ -198,8 +180,8 @@ func (o *Objects) decode(k *auditorFlowKey, v *auditorFlowStats, c clock) (Flow,
 	}
 	f := Flow{
 		Record: flow.Record{
-			TimeFirst: c.time(v.FirstNs),
-			TimeLast:  c.time(v.LastNs),
+			TimeFirst: c.time(v.First),
+			TimeLast:  c.time(v.Last),
 			Src:       flow.Endpoint{IP: netip.AddrFrom16(k.Saddr).Unmap()},
 			Dst:       flow.Endpoint{IP: netip.AddrFrom16(k.Daddr).Unmap()},
 			Protocol:  proto,
@@ -213,7 +195,7 @@ func (o *Objects) decode(k *auditorFlowKey, v *auditorFlowStats, c clock) (Flow,
 		SentSYNACK:  v.Flags&connSYNACK != 0,
 		SYNAnswered: v.Flags&connAnswered != 0,
 	}
-	// Racing CPUs may store last_ns slightly out of order.
+	// Racing CPUs may store last slightly out of order.
 	if f.TimeLast.Before(f.TimeFirst) {
 		f.TimeLast = f.TimeFirst
 	}

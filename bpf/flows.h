@@ -7,8 +7,8 @@
 struct flow_stats {
 	__u64 packets;
 	__u64 bytes;
-	__u64 first_ns; /* CLOCK_MONOTONIC (coarse for interface programs) */
-	__u64 last_ns;
+	__u64 first; /* jiffies: the loader pairs them with CLOCK_MONOTONIC */
+	__u64 last;
 	__u32 flags; /* TCP flags and CONN_* bits */
 	__u32 pad;
 };
@@ -27,14 +27,15 @@ static __always_inline void stats_add(struct flow_stats *v, __u64 packets, __u64
 	__sync_fetch_and_add(&v->packets, packets);
 	__sync_fetch_and_add(&v->bytes, bytes);
 	/* Racing writers store nearly equal times: last write wins. */
-	v->last_ns = now;
+	v->last = now;
 	/* Most packets add no new flag: skip the locked instruction then. */
 	if ((v->flags | flags) != v->flags)
 		__sync_fetch_and_or(&v->flags, flags);
 }
 
 /* account adds one packet (segs on the wire) to key's entry in map,
- * creating it if needed; a full map is counted under full_counter. */
+ * creating it if needed; a full map is counted under full_counter. now is
+ * bpf_jiffies64(). */
 static __always_inline void account(void *map, struct flow_key *key, __u64 segs, __u64 bytes,
 				    __u32 flags, __u32 full_counter, __u64 now)
 {
@@ -46,8 +47,8 @@ static __always_inline void account(void *map, struct flow_key *key, __u64 segs,
 	struct flow_stats nv = {
 		.packets = segs,
 		.bytes = bytes,
-		.first_ns = now,
-		.last_ns = now,
+		.first = now,
+		.last = now,
 		.flags = flags,
 	};
 	long err = bpf_map_update_elem(map, key, &nv, BPF_NOEXIST);

@@ -52,6 +52,7 @@ type Objects struct {
 	objs    auditorObjects
 	reasons *DropReasons
 	drain   drainBuffers
+	jiffies jiffyClock
 }
 
 // Load resolves the options against the running kernel (drop reason names
@@ -109,6 +110,10 @@ func Load(opts Options) (*Objects, error) {
 			return nil, fmt.Errorf("load programs: %+v", verr)
 		}
 		return nil, fmt.Errorf("load programs: %w", err)
+	}
+	if o.jiffies, err = calibrate(o.objs.AuditorClock); err != nil {
+		_ = o.objs.Close()
+		return nil, err
 	}
 	return o, nil
 }

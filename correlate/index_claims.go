@@ -1,6 +1,7 @@
 package correlate
 
 import (
+	"encoding/binary"
 	"maps"
 	"net/netip"
 	"sync/atomic"
@@ -211,11 +212,7 @@ func (x *txn[K]) commit() {
 // every byte counts.
 func addrShard(a netip.Addr) uint8 {
 	b := a.As16()
-	var hi, lo uint64
-	for i := range 8 {
-		hi = hi<<8 | uint64(b[i])
-		lo = lo<<8 | uint64(b[8+i])
-	}
+	hi, lo := binary.BigEndian.Uint64(b[:8]), binary.BigEndian.Uint64(b[8:])
 	return uint8(((hi ^ lo) * 0x9e3779b97f4a7c15) >> 56)
 }
 

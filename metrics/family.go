@@ -2,6 +2,7 @@ package metrics
 
 import (
 	"sync"
+	"unsafe"
 
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -28,7 +29,28 @@ type family struct {
 
 	mu     sync.Mutex
 	series map[labelKey]*uint64
+	// byAddr finds a series by where its label strings are stored. The
+	// pipeline hands over the same strings again and again (a pod's
+	// namespace and workload, constant directions and verdicts), and four
+	// addresses hash much faster than four strings. Holding the addresses
+	// keeps the strings alive, so an address never stands for other text.
+	byAddr map[addrKey]seriesRef
 }
+
+type addrKey [maxLabels]struct {
+	p *byte
+	n int
+}
+
+// seriesRef is a series found by address; folded: its labels were folded
+// into Other, which the overflow counter counts each time.
+type seriesRef struct {
+	c      *uint64
+	folded bool
+}
+
+// maxByAddr bounds byAddr: strings of pods long gone are let go.
+const maxByAddr = 1 << 14
 
 func newFamily(name, help string, labels []string, capped, limit int, overflow *prometheus.CounterVec) *family {
 	f := &family{
@@ -48,25 +70,45 @@ func newFamily(name, help string, labels []string, capped, limit int, overflow *
 // add adds n to the series k, folding k's capped labels into Other when the
 // family is full.
 func (f *family) add(k labelKey, n uint64) {
+	var ak addrKey
+	for i := range k {
+		ak[i].p, ak[i].n = unsafe.StringData(k[i]), len(k[i])
+	}
 	f.mu.Lock()
-	c, ok := f.series[k]
+	ref, ok := f.byAddr[ak]
 	if !ok {
-		if f.limit > 0 && f.capped > 0 && len(f.series) >= f.limit {
-			for i := range f.capped {
-				k[i] = Other
-			}
-			if f.overflow != nil {
-				f.overflow.Inc()
-			}
-			c, ok = f.series[k]
+		ref = f.lookup(k)
+		if f.byAddr == nil || len(f.byAddr) >= maxByAddr {
+			f.byAddr = make(map[addrKey]seriesRef)
 		}
-		if !ok {
-			c = new(uint64)
-			f.series[k] = c
+		f.byAddr[ak] = ref
+	}
+	if ref.folded && f.overflow != nil {
+		f.overflow.Inc()
+	}
+	*ref.c += n
+	f.mu.Unlock()
+}
+
+// lookup finds (or creates) the series of k, folded when the family is
+// full and k is new.
+func (f *family) lookup(k labelKey) seriesRef {
+	if c, ok := f.series[k]; ok {
+		return seriesRef{c: c}
+	}
+	folded := false
+	if f.limit > 0 && f.capped > 0 && len(f.series) >= f.limit {
+		for i := range f.capped {
+			k[i] = Other
+		}
+		folded = true
+		if c, ok := f.series[k]; ok {
+			return seriesRef{c: c, folded: true}
 		}
 	}
-	*c += n
-	f.mu.Unlock()
+	c := new(uint64)
+	f.series[k] = c
+	return seriesRef{c: c, folded: folded}
 }
 
 // value returns one series' count, for tests and the agent's own checks.

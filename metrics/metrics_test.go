@@ -72,8 +72,22 @@ func TestCardinalityCapFoldsIntoOther(t *testing.T) {
 	if got := testutil.ToFloat64(m.overflow.WithLabelValues(FlowsTotal)); got != 7 {
 		t.Errorf("%s{metric=%q} = %v, want 7", CardinalityOverflowTotal, FlowsTotal, got)
 	}
-	// A series that exists keeps counting under its own labels.
-	m.Flow("ns", "Deployment/w1", "egress", "allow", 5)
+	// A folded workload met again, as the same string or as a copy of it,
+	// folds again and is counted again.
+	w9 := "Deployment/w9"
+	m.Flow("ns", w9, "egress", "allow", 1)
+	m.Flow("ns", w9, "egress", "allow", 1)
+	m.Flow("ns", strings.Clone(w9), "egress", "allow", 1)
+	if got := m.flows.value(labelKey{Other, Other, "egress", "allow"}); got != 10 {
+		t.Errorf("other = %d, want 10", got)
+	}
+	if got := testutil.ToFloat64(m.overflow.WithLabelValues(FlowsTotal)); got != 10 {
+		t.Errorf("%s{metric=%q} = %v, want 10", CardinalityOverflowTotal, FlowsTotal, got)
+	}
+	// A series that exists keeps counting under its own labels, whichever
+	// string carries them.
+	m.Flow("ns", strings.Clone("Deployment/w1"), "egress", "allow", 2)
+	m.Flow("ns", "Deployment/w1", "egress", "allow", 3)
 	if got := m.flows.value(labelKey{"ns", "Deployment/w1", "egress", "allow"}); got != 6 {
 		t.Errorf("w1 = %d, want 6", got)
 	}

@@ -22,17 +22,25 @@ const connRefresh = time.Minute
 // is thus seen within connRefresh, a policy change at once. Records that
 // carry their source's own verdict (Hubble's) are always judged afresh.
 //
-// It holds the resolution's immutable targets rather than endpoints, so
-// that 100,000 live connections cost little memory.
+// The judgement itself is shared: the connections of one client pod to one
+// server and port differ only by the client's port and are judged alike,
+// so a connection holds a pointer to an interned judgement and the time it
+// was judged, 16 bytes instead of a copy per connection.
 type connEval struct {
+	*judgement
+	at int64 // the judged record's first time, unix nanoseconds
+}
+
+// judgement is what a connection's judged record said, immutable once
+// made. It is comparable: equal judgements are interned (judgements).
+type judgement struct {
 	policies *Policies
-	at       int64 // the judged record's first time, unix nanoseconds
 	// src and dst are what the connection's sides resolved to (dst after
 	// service translation: dstIP and dstPort are the backend's).
 	src, dst         *correlate.Target
 	dstIP            netip.Addr
 	explanation      string
-	service          *string
+	service          string
 	dstPort          uint16
 	servicePort      uint16
 	srcKind, dstKind uint8 // kindCodes
@@ -40,15 +48,48 @@ type connEval struct {
 	verdict          uint8 // resultCodes
 	static           anomaly.Class
 	unresolved       bool
-	// inventory is the inventory version the sides were resolved with;
 	// outside says a side was not a pod, which a pod arriving in the
-	// inventory later may turn into one.
-	inventory uint64
+	// inventory later may turn into one; inventory is then the inventory
+	// version the sides were resolved with (0 otherwise, so that a
+	// changing inventory does not split equal judgements).
 	outside   bool
+	inventory uint64
 }
 
-// The strings a connEval holds as small codes, so that 100,000 live
-// connections cost a few megabytes.
+// judgements interns the evaluate stage's judgements, so that connections
+// judged alike share one. Only the evaluate stage uses it. It is bounded:
+// when full, or when the policies change (a judgement of other policies is
+// never reused), it starts over; connections keep what they hold.
+type judgements struct {
+	m        map[judgement]*judgement
+	policies *Policies
+}
+
+// maxJudgements bounds the table: a node's distinct (client pod, server,
+// port) judgements number in the thousands; past the bound interning only
+// starts over.
+const maxJudgements = 1 << 14
+
+// intern returns the shared judgement equal to j, adding a copy of j when
+// there is none.
+func (t *judgements) intern(j *judgement) *judgement {
+	if t == nil {
+		c := *j
+		return &c
+	}
+	if t.m == nil || t.policies != j.policies || len(t.m) >= maxJudgements {
+		// Dropping the old entries also lets old policy sets be freed.
+		t.m, t.policies = make(map[judgement]*judgement), j.policies
+	}
+	if s, ok := t.m[*j]; ok {
+		return s
+	}
+	c := *j
+	t.m[c] = &c
+	return &c
+}
+
+// The strings a judgement holds as small codes, to keep it small.
 var (
 	kindCodes   = [...]flow.Kind{flow.KindUnknown, flow.KindPod, flow.KindNode, flow.KindExternal}
 	resultCodes = [...]string{"", "allow", "deny", "none"}
@@ -85,16 +126,13 @@ func (e *Event) reusable(current *Policies) *connEval {
 // apply fills rec (the connection's way round) from the judgement: the
 // resolved endpoints, keeping what the wire said about DNS names, and the
 // policy results, with the violation for what the network did this time.
-func (c *connEval) apply(rec *flow.Record, explain bool) {
+func (c *judgement) apply(rec *flow.Record, explain bool) {
 	c.src.Fill(&rec.Src)
 	rec.Src.Kind = kindCodes[c.srcKind]
 	dst := correlate.Candidate{Target: c.dst, IP: c.dstIP, Port: c.dstPort}
 	dst.Fill(&rec.Dst)
 	rec.Dst.Kind = kindCodes[c.dstKind]
-	rec.Dst.Service, rec.Dst.ServicePort = "", c.servicePort
-	if c.service != nil {
-		rec.Dst.Service = *c.service
-	}
+	rec.Dst.Service, rec.Dst.ServicePort = c.service, c.servicePort
 	rec.Egress, rec.Ingress, rec.Verdict = resultCodes[c.egress], resultCodes[c.ingress], resultCodes[c.verdict]
 	rec.Violation = ""
 	if rec.Verdict == "deny" {
@@ -117,32 +155,32 @@ func (e *Event) remember(current *Policies, picked int, static anomaly.Class) {
 		return
 	}
 	r := &e.Record
-	c := &connEval{
-		policies: current, at: r.TimeFirst.UnixNano(),
-		src: e.Res.Src.Target, dstIP: r.Dst.IP, dstPort: r.Dst.Port,
+	j := judgement{
+		policies: current, src: e.Res.Src.Target, dstIP: r.Dst.IP, dstPort: r.Dst.Port,
 		servicePort: r.Dst.ServicePort, explanation: r.Explanation,
 		static: static, unresolved: e.Unresolved,
-		inventory: e.inventory, outside: r.Src.Kind != flow.KindPod || r.Dst.Kind != flow.KindPod,
+		outside: r.Src.Kind != flow.KindPod || r.Dst.Kind != flow.KindPod,
+	}
+	if j.outside {
+		j.inventory = e.inventory
 	}
 	var ok [5]bool
-	c.srcKind, ok[0] = codeOf(kindCodes[:], r.Src.Kind)
-	c.dstKind, ok[1] = codeOf(kindCodes[:], r.Dst.Kind)
-	c.egress, ok[2] = codeOf(resultCodes[:], r.Egress)
-	c.ingress, ok[3] = codeOf(resultCodes[:], r.Ingress)
-	c.verdict, ok[4] = codeOf(resultCodes[:], r.Verdict)
+	j.srcKind, ok[0] = codeOf(kindCodes[:], r.Src.Kind)
+	j.dstKind, ok[1] = codeOf(kindCodes[:], r.Dst.Kind)
+	j.egress, ok[2] = codeOf(resultCodes[:], r.Egress)
+	j.ingress, ok[3] = codeOf(resultCodes[:], r.Ingress)
+	j.verdict, ok[4] = codeOf(resultCodes[:], r.Verdict)
 	if ok != [5]bool{true, true, true, true, true} {
 		return // a value the codes cannot hold: judge every record afresh
 	}
 	if r.Dst.Service != "" {
+		j.service = r.Dst.Service
 		if svc := e.Res.Service; svc != nil && svc.Key == r.Dst.Service {
-			c.service = &svc.Key // shared with the index, no copy per connection
-		} else {
-			name := r.Dst.Service
-			c.service = &name
+			j.service = svc.Key // shared with the index, no copy per judgement
 		}
 	}
 	if picked < len(e.Res.Dst) {
-		c.dst = e.Res.Dst[picked].Target
+		j.dst = e.Res.Dst[picked].Target
 	}
-	e.conn.eval.Store(c)
+	e.conn.eval.Store(&connEval{judgement: e.judged.intern(&j), at: r.TimeFirst.UnixNano()})
 }

@@ -40,6 +40,9 @@ type Event struct {
 	// stage, is the connection's judgement that this record reuses.
 	conn   *connState
 	cached *connEval
+	// judged is where the evaluate stage interns judgements (nil: no
+	// interning), set with conn.
+	judged *judgements
 	// inventory is the resolver's inventory version when the correlate
 	// stage saw the record (0 for a resolver without versions).
 	inventory uint64
@@ -120,7 +123,7 @@ func (b *Batch) Release() {
 	for i := range b.Events {
 		e := &b.Events[i]
 		e.Record, e.Anomaly, e.Unresolved, e.Repeat, e.Reply = flow.Record{}, 0, false, false, false
-		e.conn, e.cached = nil, nil
+		e.conn, e.cached, e.judged = nil, nil, nil
 	}
 	b.Events = b.Events[:0]
 	if b.pool != nil {

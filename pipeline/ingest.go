@@ -97,6 +97,7 @@ func (s *Ingest) runBatches(ctx context.Context) error {
 func (s *Ingest) add(b *Batch, rec *flow.Record) {
 	e := b.Add(rec)
 	e.conn, e.Repeat, e.Reply = s.conns.track(&e.Record)
+	e.judged = &s.conns.judged
 }
 
 func (s *Ingest) emit(ctx context.Context, b *Batch) {
