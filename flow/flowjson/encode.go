@@ -100,18 +100,10 @@ func appendEndpoint(dst []byte, e *flow.Endpoint, enc *Encoder) []byte {
 	dst = appendAddr(dst, e.IP)
 	dst = append(dst, `,"port":`...)
 	dst = strconv.AppendUint(dst, uint64(e.Port), 10)
-	dst = appendOptString(dst, `,"kind":`, string(e.Kind))
-	dst = appendOptString(dst, `,"namespace":`, e.Namespace)
-	dst = appendOptString(dst, `,"pod":`, e.Pod)
-	dst = appendOptString(dst, `,"node":`, e.Node)
-	dst = appendOptString(dst, `,"workload":`, e.Workload)
-	if len(e.Labels) > 0 {
-		dst = append(dst, `,"labels":`...)
-		if enc != nil {
-			dst = enc.appendLabels(dst, e.Labels)
-		} else {
-			dst = appendLabels(dst, e.Labels)
-		}
+	if enc != nil && len(e.Labels) > 0 {
+		dst = enc.appendIdentity(dst, e)
+	} else {
+		dst = appendIdentity(dst, e)
 	}
 	dst = appendOptString(dst, `,"service":`, e.Service)
 	if e.ServicePort != 0 {
@@ -120,6 +112,21 @@ func appendEndpoint(dst []byte, e *flow.Endpoint, enc *Encoder) []byte {
 	}
 	dst = appendOptString(dst, `,"fqdn":`, e.FQDN)
 	return append(dst, '}')
+}
+
+// appendIdentity writes what resolution says an endpoint is: kind,
+// namespace, pod, node, workload and labels.
+func appendIdentity(dst []byte, e *flow.Endpoint) []byte {
+	dst = appendOptString(dst, `,"kind":`, string(e.Kind))
+	dst = appendOptString(dst, `,"namespace":`, e.Namespace)
+	dst = appendOptString(dst, `,"pod":`, e.Pod)
+	dst = appendOptString(dst, `,"node":`, e.Node)
+	dst = appendOptString(dst, `,"workload":`, e.Workload)
+	if len(e.Labels) > 0 {
+		dst = append(dst, `,"labels":`...)
+		dst = appendLabels(dst, e.Labels)
+	}
+	return dst
 }
 
 // appendLabels writes a map with its keys sorted, as encoding/json does.

@@ -8,50 +8,62 @@ import (
 )
 
 // Encoder writes records as Append and AppendFlat do, remembering the
-// encoding of each label map by identity: resolved records share their
-// pod's label map, and sorting and escaping it for every flow costs more
-// than the rest of the endpoint. A label map must not change once an
-// Encoder has written it. An Encoder is for one goroutine.
+// encoding of each pod endpoint's identity (kind, namespace, pod, node,
+// workload, labels) by the addresses of its strings and label map:
+// resolved records share their pod's, and sorting and escaping them for
+// every flow costs more than the rest of the endpoint. A label map must not
+// change once an Encoder has written it. An Encoder is for one goroutine.
 type Encoder struct {
-	labels map[unsafe.Pointer]encodedLabels
+	identities map[identityKey][]byte
 }
 
-// encodedLabels holds the map itself, so that its address is not reused
-// by another map while the entry exists.
-type encodedLabels struct {
-	m   map[string]string
-	enc []byte
-}
-
-// maxEncodedLabels bounds the cache; it starts over when full.
-const maxEncodedLabels = 1 << 14
+// maxEncodedIdentities bounds the cache; it starts over when full.
+const maxEncodedIdentities = 1 << 14
 
 // NewEncoder returns an Encoder with an empty cache.
 func NewEncoder() *Encoder {
-	return &Encoder{labels: make(map[unsafe.Pointer]encodedLabels)}
+	return &Encoder{identities: make(map[identityKey][]byte)}
 }
 
-// Append is Append with the label cache.
+// Append is Append with the endpoint cache.
 func (e *Encoder) Append(dst []byte, r *flow.Record) []byte {
 	dst = append(dst, '{')
 	return appendFields(dst, r, e)
 }
 
-// AppendFlat is AppendFlat with the label cache.
+// AppendFlat is AppendFlat with the endpoint cache.
 func (e *Encoder) AppendFlat(dst []byte, f Flat, r *flow.Record) []byte {
 	return appendFlat(dst, f, r, e)
 }
 
-func (e *Encoder) appendLabels(dst []byte, m map[string]string) []byte {
-	id := reflect.ValueOf(m).UnsafePointer()
-	if c, ok := e.labels[id]; ok {
-		return append(dst, c.enc...)
+// appendIdentity is appendIdentity, cached: a pod's endpoint comes with the
+// same strings and label map every time (its resolution's), so their
+// addresses identify the encoded text. The key holds the addresses, which
+// keeps the strings and the map alive: an address cannot come to stand for
+// other text while its entry exists.
+func (e *Encoder) appendIdentity(dst []byte, ep *flow.Endpoint) []byte {
+	k := identityKey{labels: reflect.ValueOf(ep.Labels).UnsafePointer()}
+	for i, s := range [...]string{string(ep.Kind), ep.Namespace, ep.Pod, ep.Node, ep.Workload} {
+		k.strs[i] = strRef{unsafe.StringData(s), len(s)}
+	}
+	if enc, ok := e.identities[k]; ok {
+		return append(dst, enc...)
 	}
 	start := len(dst)
-	dst = appendLabels(dst, m)
-	if len(e.labels) >= maxEncodedLabels {
-		clear(e.labels)
+	dst = appendIdentity(dst, ep)
+	if len(e.identities) >= maxEncodedIdentities {
+		clear(e.identities)
 	}
-	e.labels[id] = encodedLabels{m: m, enc: append([]byte(nil), dst[start:]...)}
+	e.identities[k] = append([]byte(nil), dst[start:]...)
 	return dst
+}
+
+type identityKey struct {
+	labels unsafe.Pointer
+	strs   [5]strRef
+}
+
+type strRef struct {
+	p *byte
+	n int
 }

@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"net/netip"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -280,11 +281,21 @@ func TestEncoderMatchesMarshal(t *testing.T) {
 	rng := rand.New(rand.NewPCG(5, 6))
 	e := NewEncoder()
 	shared := map[string]string{"app": "web", "tier": "<b>"}
+	var prev flow.Record
 	for i := range 3000 {
 		r := randRecord(rng)
-		if i%2 == 0 {
+		switch i % 4 {
+		case 0, 1:
 			r.Src.Labels, r.Dst.Labels = shared, shared
+		case 2:
+			// The same endpoints (strings and maps) as the last record, at
+			// other addresses, and a copy of one string.
+			ip, port := r.Src.IP, r.Src.Port
+			r.Src, r.Dst = prev.Src, prev.Dst
+			r.Src.IP, r.Src.Port = ip, port
+			r.Dst.Pod = strings.Clone(r.Dst.Pod)
 		}
+		prev = r
 		want, err := json.Marshal(&r)
 		if err != nil {
 			t.Fatal(err)
