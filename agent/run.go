@@ -109,6 +109,23 @@ wait:
 			a.log.Info("source finished; serving until stopped")
 		case err := <-pipeDone:
 			pipeDone = nil
+			if err == nil && !srcFinished && srcDone != nil {
+				// The pipeline ends cleanly only once the source closed its
+				// records, as its Run returns: both were ready, and select
+				// picked the pipeline. Take the source's word first.
+				select {
+				case serr := <-srcDone:
+					srcFinished, srcDone = true, nil
+					if serr != nil {
+						failed = serr
+						a.log.Error("source failed", zap.Error(serr))
+						break wait
+					}
+					a.log.Info("source finished; serving until stopped")
+				case <-ctx.Done():
+					break wait
+				}
+			}
 			if srcFinished && err == nil {
 				continue // drained what the finished source sent
 			}
