@@ -3,7 +3,6 @@ package agent
 import (
 	"maps"
 	"reflect"
-	"slices"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -54,9 +53,9 @@ func sharePodParts(pods []*corev1.Pod) {
 		}
 		p.Labels = share(&ps.labels, p.Labels, len(p.Labels), maps.Equal)
 		p.Annotations = share(&ps.annotations, p.Annotations, len(p.Annotations), maps.Equal)
-		p.OwnerReferences = share(&ps.owners, p.OwnerReferences, len(p.OwnerReferences), ownersEqual)
-		p.Spec.Containers = share(&ps.containers, p.Spec.Containers, len(p.Spec.Containers), containersEqual)
-		p.Spec.InitContainers = share(&ps.initContainers, p.Spec.InitContainers, len(p.Spec.InitContainers), containersEqual)
+		p.OwnerReferences = share(&ps.owners, p.OwnerReferences, len(p.OwnerReferences), deepEqual)
+		p.Spec.Containers = share(&ps.containers, p.Spec.Containers, len(p.Spec.Containers), deepEqual)
+		p.Spec.InitContainers = share(&ps.initContainers, p.Spec.InitContainers, len(p.Spec.InitContainers), deepEqual)
 	}
 }
 
@@ -81,10 +80,6 @@ func share[T any](seen *[]T, v T, n int, equal func(a, b T) bool) T {
 	return v
 }
 
-func ownersEqual(a, b []metav1.OwnerReference) bool {
-	return slices.EqualFunc(a, b, func(x, y metav1.OwnerReference) bool { return reflect.DeepEqual(x, y) })
-}
-
-func containersEqual(a, b []corev1.Container) bool {
-	return reflect.DeepEqual(a, b)
-}
+// deepEqual compares owner references and containers, whose fields
+// include pointers and slices.
+func deepEqual[T any](a, b T) bool { return reflect.DeepEqual(a, b) }

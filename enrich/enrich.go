@@ -22,17 +22,17 @@ type Engine interface {
 	Evaluate(f *policy.Flow) policy.Verdict
 }
 
-// Judge evaluates resolved records. It keeps a cache of explanations, so
-// it is for one goroutine; give each goroutine its own.
+// Judge evaluates resolved records. It keeps a memo of verdicts and their
+// explanations, so it is for one goroutine; give each goroutine its own.
 type Judge struct {
 	// Engine judges the flows; nil judges nothing (every side "none").
 	Engine Engine
 	// Explain sets Record.Explanation for allowed flows too; violations are
 	// always explained.
 	Explain bool
-	// CacheSize bounds each verdict and explanation cache (entries); 0 means
-	// DefaultCacheSize. A batch audit of a large cluster meets tens of
-	// thousands of distinct verdicts and wants more; the agent wants less.
+	// CacheSize bounds each generation of the verdict memo (entries); 0
+	// means policy.DefaultMemoSize. A batch audit of a large cluster meets
+	// tens of thousands of distinct verdicts and wants more; the agent less.
 	CacheSize int
 
 	// memo remembers the verdicts of memoOf, when the engine is the policy
@@ -41,35 +41,6 @@ type Judge struct {
 	memoOf *policy.Engine
 	flow   policy.Flow
 	direct policy.Verdict // an engine's verdict without a memo
-
-	explained map[policy.Verdict]string
-	// allowed caches the explanations of verdicts that name no isolating
-	// policy list, under a key far cheaper to hash than a whole Verdict.
-	allowed map[allowKey]string
-}
-
-// allowKey is what the explanation of a verdict depends on when neither
-// side was denied (a denied side lists the policies isolating it).
-type allowKey struct {
-	egress, ingress sideKey
-}
-
-type sideKey struct {
-	decision policy.Decision
-	reason   policy.Reason
-	kind     policy.PeerKind
-	by       policy.RuleRef
-}
-
-// DefaultCacheSize bounds the explanation caches; each starts over when
-// full.
-const DefaultCacheSize = 4096
-
-func (j *Judge) cacheSize() int {
-	if j.CacheSize > 0 {
-		return j.CacheSize
-	}
-	return DefaultCacheSize
 }
 
 // Evaluate judges rec, resolved into res by ResolveRecord, and fills its
@@ -126,9 +97,9 @@ func (j *Judge) Evaluate(rec *flow.Record, res *correlate.Resolution, v *policy.
 	}
 	if j.Explain || rec.Violation != "" {
 		if judged != nil {
-			rec.Explanation = judged.Explain()
+			rec.Explanation = judged.Explain() // built once per verdict
 		} else {
-			rec.Explanation = j.explain(v)
+			rec.Explanation = v.Explain()
 		}
 	}
 	return pick
@@ -136,8 +107,7 @@ func (j *Judge) Evaluate(rec *flow.Record, res *correlate.Resolution, v *policy.
 
 // evaluate judges f, through a memo when the engine is the policy engine
 // (whose verdicts depend on nothing a memo cannot key); the judgement is
-// nil otherwise.
-// The verdict returned is only valid until the next call.
+// nil otherwise. The verdict returned is only valid until the next call.
 func (j *Judge) evaluate(f *policy.Flow) (*policy.Verdict, *policy.Judgement) {
 	e, ok := j.Engine.(*policy.Engine)
 	if !ok {
@@ -145,39 +115,10 @@ func (j *Judge) evaluate(f *policy.Flow) (*policy.Verdict, *policy.Judgement) {
 		return &j.direct, nil
 	}
 	if j.memoOf != e {
-		j.memo, j.memoOf = policy.NewMemo(e, j.cacheSize()), e
+		j.memo, j.memoOf = policy.NewMemo(e, j.CacheSize), e
 	}
 	jd := j.memo.Judge(f)
 	return &jd.Verdict, jd
-}
-
-// explain returns v.Explain(), cached: most flows share a handful of
-// verdicts, and building the string costs more than the evaluation.
-func (j *Judge) explain(v *policy.Verdict) string {
-	if v.Egress.Reason != policy.ReasonNoRule && v.Ingress.Reason != policy.ReasonNoRule {
-		k := allowKey{
-			sideKey{v.Egress.Decision, v.Egress.Reason, v.Egress.Kind, v.Egress.By},
-			sideKey{v.Ingress.Decision, v.Ingress.Reason, v.Ingress.Kind, v.Ingress.By},
-		}
-		if s, ok := j.allowed[k]; ok {
-			return s
-		}
-		if j.allowed == nil || len(j.allowed) >= j.cacheSize() {
-			j.allowed = make(map[allowKey]string)
-		}
-		s := v.Explain()
-		j.allowed[k] = s
-		return s
-	}
-	if s, ok := j.explained[*v]; ok {
-		return s
-	}
-	if j.explained == nil || len(j.explained) >= j.cacheSize() {
-		j.explained = make(map[policy.Verdict]string)
-	}
-	s := v.Explain()
-	j.explained[*v] = s
-	return s
 }
 
 // Protocol maps a record's protocol to the engine's: ICMP families become

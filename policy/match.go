@@ -1,5 +1,7 @@
 package policy
 
+import "net/netip"
+
 // matchPorts returns the index of the first port entry that matches the
 // flow, or -1. A flow whose protocol no port can name (ICMP) never matches.
 func matchPorts(ports []portMatcher, q *query) int {
@@ -57,16 +59,7 @@ func matchPeers(peers []peerMatcher, policyNS string, t *target) int {
 func (p *peerMatcher) matches(policyNS string, t *target) bool {
 	if p.ipBlock {
 		// Any address in the block, pod IPs included.
-		ip := t.peer.IP.Unmap()
-		if !ip.IsValid() || !p.cidr.Contains(ip) {
-			return false
-		}
-		for _, ex := range p.except {
-			if ex.Contains(ip) {
-				return false
-			}
-		}
-		return true
+		return inBlock(p.cidr, p.except, t.peer.IP.Unmap())
 	}
 	// Selectors only ever select pods; nodes (hostNetwork pods included)
 	// and external addresses are matched by ipBlock alone.
@@ -81,4 +74,17 @@ func (p *peerMatcher) matches(policyNS string, t *target) bool {
 		return false
 	}
 	return p.podSel == nil || p.podSel.matchesPod(t.peer.Labels)
+}
+
+// inBlock reports whether ip is in the ipBlock cidr but in none of except.
+func inBlock(cidr netip.Prefix, except []netip.Prefix, ip netip.Addr) bool {
+	if !ip.IsValid() || !cidr.Contains(ip) {
+		return false
+	}
+	for _, ex := range except {
+		if ex.Contains(ip) {
+			return false
+		}
+	}
+	return true
 }

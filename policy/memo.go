@@ -204,18 +204,6 @@ type ipBlock struct {
 	except []netip.Prefix
 }
 
-func (b *ipBlock) contains(ip netip.Addr) bool {
-	if !ip.IsValid() || !b.cidr.Contains(ip) {
-		return false
-	}
-	for _, ex := range b.except {
-		if ex.Contains(ip) {
-			return false
-		}
-	}
-	return true
-}
-
 // collectIPBlocks returns the distinct ipBlocks of the policies; past
 // maxMemoBlocks of them it stops counting (the memo then keys addresses).
 func collectIPBlocks(policies []*compiledPolicy) []ipBlock {
@@ -249,7 +237,7 @@ func (e *Engine) blocksOf(ip netip.Addr) uint64 {
 	ip = ip.Unmap()
 	var set uint64
 	for i := range min(len(e.ipBlocks), maxMemoBlocks) {
-		if e.ipBlocks[i].contains(ip) {
+		if b := &e.ipBlocks[i]; inBlock(b.cidr, b.except, ip) {
 			set |= 1 << i
 		}
 	}

@@ -118,25 +118,28 @@ func deniedByIndex(rec *flow.Record) uint8 {
 // add counts rec, judged, oriented as its connection (for a reply, src is
 // the record's destination). srcT and dstT are the targets the ends
 // resolved to, nil when external.
-func (c *counter) add(rec *flow.Record, j judged) {
+func (c *counter) add(rec *flow.Record, j judged) { c.addN(rec, j, 1) }
+
+// addN is add for a record that stands for n flows (a baseline entry).
+func (c *counter) addN(rec *flow.Record, j judged, n int) {
 	src, dst := &rec.Src, &rec.Dst
 	if j.reply {
 		src, dst = dst, src
 	}
-	c.Flows++
+	c.Flows += n
 	deny := rec.Verdict == "deny"
 	if deny {
-		c.Denied++
+		c.Denied += n
 	} else {
-		c.Allowed++
+		c.Allowed += n
 	}
 	switch rec.Violation {
 	case enrich.WouldDeny:
-		c.WouldDeny++
+		c.WouldDeny += n
 	case enrich.Denied:
-		c.DeniedViolation++
+		c.DeniedViolation += n
 	case anomaly.ViolationKind:
-		c.Anomalous++
+		c.Anomalous += n
 	}
 	if !c.perNamespace {
 		return
@@ -150,30 +153,34 @@ func (c *counter) add(rec *flow.Record, j judged) {
 	// the no-namespace section.
 	switch {
 	case src.Namespace == "" && dst.Namespace == "":
-		c.addNS(noNamespace, deny, &key)
+		c.addNS(noNamespace, deny, &key, n)
 	case src.Namespace == dst.Namespace || dst.Namespace == "":
-		c.addNS(src.Namespace, deny, &key)
+		c.addNS(src.Namespace, deny, &key, n)
 	case src.Namespace == "":
-		c.addNS(dst.Namespace, deny, &key)
+		c.addNS(dst.Namespace, deny, &key, n)
 	default:
-		c.addNS(src.Namespace, deny, &key)
-		c.addNS(dst.Namespace, deny, &key)
+		c.addNS(src.Namespace, deny, &key, n)
+		c.addNS(dst.Namespace, deny, &key, n)
 	}
 }
 
-func (c *counter) addNS(ns string, deny bool, key *edgeKey) {
+func (c *counter) addNS(ns string, deny bool, key *edgeKey, flows int) {
 	n := c.byNS[ns]
 	if n == nil {
 		n = &nsCounts{id: uint32(len(c.nsList)), edges: make(map[edgeKey]int)}
 		c.byNS[ns] = n
 		c.nsList = append(c.nsList, n)
 	}
-	n.flows++
+	n.flows += flows
 	if !deny {
-		n.allowed++
+		n.allowed += flows
 		return
 	}
-	n.denied++
+	n.denied += flows
+	if flows != 1 {
+		n.edges[*key] += flows // rare (baseline entries): straight to the map
+		return
+	}
 	c.pending = append(c.pending, pendingEdge{n.id, *key})
 	if len(c.pending) >= maxPending {
 		c.fold()

@@ -78,7 +78,7 @@ type decoration struct {
 const maxDecorated = 1 << 15
 
 func newAuditor(ac *auditContext) *auditor {
-	return &auditor{ctx: ac, judge: enrich.Judge{Engine: ac.engine, Explain: true, CacheSize: auditExplainCache}, enc: flowjson.NewEncoder()}
+	return &auditor{ctx: ac, judge: enrich.Judge{Engine: ac.engine, Explain: true, CacheSize: auditVerdictMemo}, enc: flowjson.NewEncoder()}
 }
 
 // judged is what audit tells about a flow besides the record it fills.
@@ -284,7 +284,7 @@ func writeAddrPort(b *strings.Builder, ip netip.Addr, port uint16, rec *flow.Rec
 // runtime may use.
 func runtimeWorkers() int { return runtime.GOMAXPROCS(0) }
 
-// auditExplainCache sizes audit's explanation cache: a million flows over a
-// large cluster carry tens of thousands of distinct verdicts, and a cache
-// that starts over too often costs more than it saves.
-const auditExplainCache = 1 << 16
+// auditVerdictMemo sizes each generation of a worker's verdict memo: a
+// million flows over a large cluster carry tens of thousands of distinct
+// verdicts, and a memo that starts over too often costs more than it saves.
+const auditVerdictMemo = 1 << 16

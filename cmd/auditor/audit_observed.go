@@ -15,10 +15,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 
-	"github.com/flow-auditor/flow-auditor/anomaly"
 	"github.com/flow-auditor/flow-auditor/baseline"
 	"github.com/flow-auditor/flow-auditor/correlate"
-	"github.com/flow-auditor/flow-auditor/enrich"
 	"github.com/flow-auditor/flow-auditor/flow"
 	"github.com/flow-auditor/flow-auditor/policy"
 )
@@ -173,7 +171,7 @@ func (oa *observedAudit) audit(ac *auditContext, format string, out io.Writer) (
 	r := &observedResolver{ix: ac.index}
 	a := newAuditor(ac)
 	a.resolve = r.resolve
-	stats := &auditStats{Outside: oa.outside}
+	counts := newCounter(true)
 	var buf []byte
 	for i := range oa.edges {
 		e := &oa.edges[i]
@@ -197,7 +195,7 @@ func (oa *observedAudit) audit(ac *auditContext, format string, out io.Writer) (
 		if note.Len() > 0 {
 			rec.Explanation = note.String() + rec.Explanation
 		}
-		countObserved(stats, &rec, e.flows)
+		counts.addN(&rec, j, e.flows)
 		switch format {
 		case formatJSONL:
 			buf = appendObserved(a, buf, j, &rec, e, gone)
@@ -215,6 +213,8 @@ func (oa *observedAudit) audit(ac *auditContext, format string, out io.Writer) (
 	if _, err := out.Write(buf); err != nil {
 		return nil, failure(fmt.Errorf("write output: %w", err))
 	}
+	stats := &auditStats{Outside: oa.outside}
+	counts.into(stats)
 	return stats, nil
 }
 
@@ -237,55 +237,6 @@ func appendObserved(a *auditor, buf []byte, j judged, rec *flow.Record, e *obser
 		buf = append(buf, g...)
 	}
 	return append(buf, '}')
-}
-
-// countObserved adds a judged edge to s as n flows. It mirrors counter.add
-// (a flow counts in the namespace of each end), naming edges directly: the
-// baseline holds few edges, each standing for many flows.
-func countObserved(s *auditStats, rec *flow.Record, n int) {
-	s.Flows += n
-	deny := rec.Verdict == "deny"
-	if deny {
-		s.Denied += n
-	} else {
-		s.Allowed += n
-	}
-	switch rec.Violation {
-	case enrich.WouldDeny:
-		s.WouldDeny += n
-	case enrich.Denied:
-		s.DeniedViolation += n
-	case anomaly.ViolationKind:
-		s.Anomalous += n
-	}
-	var key edgeNames
-	if deny {
-		src, dst := endOf(&rec.Src), endOf(&rec.Dst)
-		key = edgeNames{Src: src.name(), Dst: dst.name(), Port: portName(rec.Protocol, rec.Dst.Port), Service: rec.Dst.Service,
-			Violation: rec.Violation, DeniedBy: deniedBys[deniedByIndex(rec)]}
-	}
-	srcNS, dstNS := rec.Src.Namespace, rec.Dst.Namespace
-	var sections []string
-	switch {
-	case srcNS == "" && dstNS == "":
-		sections = []string{noNamespace}
-	case srcNS == dstNS || dstNS == "":
-		sections = []string{srcNS}
-	case srcNS == "":
-		sections = []string{dstNS}
-	default:
-		sections = []string{srcNS, dstNS}
-	}
-	for _, name := range sections {
-		t := s.ns(name)
-		t.Flows += n
-		if deny {
-			t.Denied += n
-			t.edges[key] += n
-		} else {
-			t.Allowed += n
-		}
-	}
 }
 
 // workloadPods are each workload's pods in the inventory, running ones

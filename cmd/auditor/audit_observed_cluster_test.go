@@ -1,20 +1,13 @@
 package main
 
 import (
-	"context"
 	"net/netip"
 	"slices"
 	"strings"
 	"testing"
-	"time"
 
-	"k8s.io/client-go/dynamic"
-
-	"github.com/flow-auditor/flow-auditor/baseline"
 	"github.com/flow-auditor/flow-auditor/baseline/baselinetest"
-	"github.com/flow-auditor/flow-auditor/correlate"
 	"github.com/flow-auditor/flow-auditor/flow"
-	"github.com/flow-auditor/flow-auditor/internal/kubetest"
 )
 
 // TestAuditFromTheClustersObservedTraffic audits, without --flows, what the
@@ -22,14 +15,7 @@ import (
 // server: each edge judged against the cluster's policies, with its flow
 // count; and the exit status and message while nothing can be read.
 func TestAuditFromTheClustersObservedTraffic(t *testing.T) {
-	cluster := kubetest.Start(t)
-	ctx := context.Background()
-	snap, err := correlate.LoadSnapshot(exampleSnapshot)
-	if err != nil {
-		t.Fatal(err)
-	}
-	objs := snap.Objects()
-	recreate(t, ctx, cluster.Client(t), objs)
+	cluster, objs := exampleCluster(t)
 	kc := cluster.Kubeconfig()
 
 	// No ObservedTraffic resource: the agents were never installed.
@@ -50,44 +36,19 @@ func TestAuditFromTheClustersObservedTraffic(t *testing.T) {
 		}
 	}
 
-	ix := correlate.BuildIndex(objs, correlate.IndexOptions{})
-	node1, node2 := baseline.NewStore(baseline.Options{Node: "node-1"}), baseline.NewStore(baseline.Options{Node: "node-2"})
-	at := time.Now().Add(-time.Minute).Truncate(time.Second)
-	record := func(src, dst flow.Endpoint, i int) flow.Record {
-		src.Port = uint16(40000 + i)
-		return flow.Record{TimeFirst: at, TimeLast: at.Add(time.Second), Protocol: flow.TCP, Observed: flow.Forwarded, Src: src, Dst: dst}
-	}
-	observe := func(src, dst string, port uint16, fqdn string, n int, stores ...*baseline.Store) {
-		for i := range n {
-			rec := record(flow.Endpoint{IP: netip.MustParseAddr(src)}, flow.Endpoint{IP: netip.MustParseAddr(dst), Port: port, FQDN: fqdn}, i)
-			var r correlate.Resolution
-			ix.ResolveRecord(&rec, &r)
-			for _, s := range stores {
-				s.Observe(&rec, false)
-			}
-		}
-	}
-	observe("10.244.1.10", "203.0.113.10", 443, "api.llm-provider.example", 3, node1) // triage -> LLM API
-	observe("10.244.2.20", "10.244.1.10", 8000, "", 2, node2, node1)                  // gateway -> triage
-	observe("10.244.1.11", "10.244.2.11", 8000, "", 1, node1, node2)                  // specialist -> specialist,
-	observe("10.244.2.11", "10.244.1.11", 8000, "", 2, node2, node1)                  // from both nodes
-	observe("10.244.1.10", "10.244.2.11", 8000, "", 4, node1, node2)                  // triage -> specialist
+	agents := newExampleAgents(objs)
+	node1, node2 := agents.node1, agents.node2
+	agents.observe("10.244.1.10", "203.0.113.10", 443, "api.llm-provider.example", 3, node1) // triage -> LLM API
+	agents.observe("10.244.2.20", "10.244.1.10", 8000, "", 2, node2, node1)                  // gateway -> triage
+	agents.observe("10.244.1.11", "10.244.2.11", 8000, "", 1, node1, node2)                  // specialist -> specialist,
+	agents.observe("10.244.2.11", "10.244.1.11", 8000, "", 2, node2, node1)                  // from both nodes
+	agents.observe("10.244.1.10", "10.244.2.11", 8000, "", 4, node1, node2)                  // triage -> specialist
 	// A workload whose pods are all gone by the time of the audit.
 	gone := flow.Endpoint{Kind: flow.KindPod, Namespace: "ai-agents", Workload: "Deployment/retired-agent", Node: "node-1",
 		Labels: map[string]string{"app": "ai-agent", "role": "retired-agent"}}
-	rec := record(gone, flow.Endpoint{Kind: flow.KindExternal, IP: netip.MustParseAddr("10.20.30.40"), Port: 8080}, 0)
+	rec := agents.record(gone, flow.Endpoint{Kind: flow.KindExternal, IP: netip.MustParseAddr("10.20.30.40"), Port: 8080}, 0)
 	node1.Observe(&rec, false)
-
-	dyn, err := dynamic.NewForConfig(cluster.Config())
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, s := range []*baseline.Store{node1, node2} {
-		w := &baseline.Writer{Store: s, Client: dyn}
-		if err := w.Flush(ctx); err != nil {
-			t.Fatalf("write ObservedTraffic: %v", err)
-		}
-	}
+	agents.write(t, cluster)
 
 	res = runCLI(t, "", "audit", "-n", "ai-agents", "--kubeconfig", kc, "-o", "jsonl")
 	if res.code != 0 {

@@ -1,23 +1,13 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
-	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
-	"go.uber.org/zap/zaptest"
-	"k8s.io/client-go/dynamic"
-
-	"github.com/flow-auditor/flow-auditor/baseline"
 	"github.com/flow-auditor/flow-auditor/baseline/baselinetest"
-	"github.com/flow-auditor/flow-auditor/correlate"
-	"github.com/flow-auditor/flow-auditor/flow"
-	"github.com/flow-auditor/flow-auditor/internal/kubetest"
 	"github.com/flow-auditor/flow-auditor/suggest"
 )
 
@@ -26,15 +16,8 @@ import (
 // ObservedTraffic its two nodes' agents wrote after a few flows. The
 // replay must allow every observed flow and no workload edge beyond them.
 func TestSuggestFromTheClustersObservedTraffic(t *testing.T) {
-	cluster := kubetest.Start(t)
+	cluster, objs := exampleCluster(t)
 	baselinetest.InstallCRD(t, cluster.Config())
-	ctx := context.Background()
-	snap, err := correlate.LoadSnapshot(exampleSnapshot)
-	if err != nil {
-		t.Fatal(err)
-	}
-	objs := snap.Objects()
-	recreate(t, ctx, cluster.Client(t), objs)
 
 	// Before any agent wrote: bad input, nothing printed.
 	res := runCLI(t, "", "suggest", "-n", "ai-agents", "--kubeconfig", cluster.Kubeconfig())
@@ -43,36 +26,11 @@ func TestSuggestFromTheClustersObservedTraffic(t *testing.T) {
 		t.Fatalf("without ObservedTraffic: exit %d, stdout %q, stderr %s", res.code, res.stdout, res.stderr)
 	}
 
-	ix := correlate.BuildIndex(objs, correlate.IndexOptions{})
-	node1, node2 := baseline.NewStore(baseline.Options{Node: "node-1"}), baseline.NewStore(baseline.Options{Node: "node-2"})
-	at := time.Now().Add(-time.Minute).Truncate(time.Second)
-	observe := func(src, dst string, port uint16, fqdn string, n int, stores ...*baseline.Store) {
-		for i := range n {
-			rec := flow.Record{
-				TimeFirst: at, TimeLast: at.Add(time.Second), Protocol: flow.TCP, Observed: flow.Forwarded,
-				Src: flow.Endpoint{IP: netip.MustParseAddr(src), Port: uint16(40000 + i)},
-				Dst: flow.Endpoint{IP: netip.MustParseAddr(dst), Port: port, FQDN: fqdn},
-			}
-			var r correlate.Resolution
-			ix.ResolveRecord(&rec, &r)
-			for _, s := range stores {
-				s.Observe(&rec, false)
-			}
-		}
-	}
-	observe("10.244.1.10", "203.0.113.10", 443, "api.llm-provider.example", 3, node1) // triage -> LLM API
-	observe("10.244.1.11", "10.244.2.11", 8000, "", 1, node1, node2)                  // specialist -> specialist
-	observe("10.244.2.20", "10.244.1.10", 8000, "", 2, node2, node1)                  // gateway -> triage
-	dyn, err := dynamic.NewForConfig(cluster.Config())
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, s := range []*baseline.Store{node1, node2} {
-		w := &baseline.Writer{Store: s, Client: dyn, Log: zaptest.NewLogger(t)}
-		if err := w.Flush(ctx); err != nil {
-			t.Fatalf("write ObservedTraffic: %v", err)
-		}
-	}
+	agents := newExampleAgents(objs)
+	agents.observe("10.244.1.10", "203.0.113.10", 443, "api.llm-provider.example", 3, agents.node1) // triage -> LLM API
+	agents.observe("10.244.1.11", "10.244.2.11", 8000, "", 1, agents.node1, agents.node2)           // specialist -> specialist
+	agents.observe("10.244.2.20", "10.244.1.10", 8000, "", 2, agents.node2, agents.node1)           // gateway -> triage
+	agents.write(t, cluster)
 
 	report := filepath.Join(t.TempDir(), "replay.json")
 	res = runCLI(t, "", "suggest", "-n", "ai-agents", "--kubeconfig", cluster.Kubeconfig(), "--report", report)
