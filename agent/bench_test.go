@@ -171,6 +171,30 @@ func nodeFlows(n int, at time.Time) []flow.Record {
 	return out
 }
 
+// peerFlows returns n connections (n at most 100,000) of the 500 pods of
+// node-0, no two of one pod to the same server and port: 200 peers a pod,
+// the mix of benchFlow spread over the cluster's pods, its Services and
+// 200 public addresses, and the metadata service on 10 ports.
+func peerFlows(n int, at time.Time) []flow.Record {
+	out := make([]flow.Record, n)
+	for c := range out {
+		src, j := (c%500)*20, c/500
+		r := benchFlow(c, src, uint16(32768+j), at)
+		switch k := j % 20; {
+		case k < 13:
+			r.Dst = flow.Endpoint{IP: benchPodIP((j*37 + src + 1) % (benchNamespaces * benchPodsPerNS)), Port: 8000}
+		case k < 15:
+			r.Dst = flow.Endpoint{IP: benchServiceIP(j%benchNamespaces, k%2), Port: 80}
+		case k < 19:
+			r.Dst = flow.Endpoint{IP: netip.AddrFrom4([4]byte{198, 18, byte(j >> 8), byte(j)}), Port: 443}
+		default:
+			r.Dst = flow.Endpoint{IP: netip.MustParseAddr("169.254.169.254"), Port: uint16(80 + j/20)}
+		}
+		out[c] = r
+	}
+	return out
+}
+
 // benchFlow is connection c from pod src and port.
 func benchFlow(c, src int, port uint16, at time.Time) flow.Record {
 	ns := src / benchPodsPerNS
@@ -211,10 +235,15 @@ func (s *countingSink) Consume(events []pipeline.Event) { s.n.Add(uint64(len(eve
 //   - live-connections: 100,000 live connections, each reported again at
 //     every drain, as the kernel source does (most records repeat a
 //     connection, whose judgement is reused);
-//   - new-connections: every record a connection never seen (the whole
-//     path: resolution, policy evaluation, explanation).
+//   - new-connections: every record a connection never seen, from one of
+//     the node's pods to a server and port it reached before from another
+//     client port (a sibling, whose resolution and judgement are reused
+//     while the inventory and policies stand), as DNS queries, HTTP
+//     clients and LLM API calls are;
+//   - new-peers: every record a connection never seen to a server and
+//     port its pod never reached (the whole path: resolution, Service
+//     translation, policy evaluation, explanation).
 func BenchmarkPipeline(b *testing.B) {
-	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
 	snap := correlate.NewSnapshot(benchCluster())
 	objs := snap.Objects()
 	ix := correlate.BuildIndex(objs, correlate.IndexOptions{})
@@ -228,9 +257,13 @@ func BenchmarkPipeline(b *testing.B) {
 	// Each pass over the records is 3 minutes later: past the connections'
 	// idle time, every record is a new connection.
 	b.Run("new-connections", func(b *testing.B) { runPipeline(b, ix, pols, recs, 3*time.Minute) })
+	b.Run("new-peers", func(b *testing.B) { runPipeline(b, ix, pols, peerFlows(100_000, t0), 3*time.Minute) })
 }
 
 func runPipeline(b *testing.B, ix *correlate.Index, pols *pipeline.Policies, recs []flow.Record, shift time.Duration) {
+	// One core. Set here, not in BenchmarkPipeline: the testing package
+	// sets GOMAXPROCS again for every sub-benchmark it runs.
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
 	var current atomic.Pointer[pipeline.Policies]
 	current.Store(pols)
 	t0 := recs[0].TimeFirst

@@ -82,18 +82,17 @@ func (s metricsSink) Consume(events []pipeline.Event) {
 
 // Ring is where the Hubble sink puts flows; *server.Server is one.
 type Ring interface {
-	Add(rec flow.Record)
+	// AddEach copies n records, rec(i) for each i below n, into the ring.
+	AddEach(n int, rec func(i int) *flow.Record)
 }
 
-// hubbleSink feeds the Hubble Observer API's ring.
+// hubbleSink feeds the Hubble Observer API's ring, a batch at a time.
 type hubbleSink struct{ r Ring }
 
 func (hubbleSink) Name() string { return "hubble" }
 
 func (s hubbleSink) Consume(events []pipeline.Event) {
-	for i := range events {
-		s.r.Add(events[i].Record)
-	}
+	s.r.AddEach(len(events), func(i int) *flow.Record { return &events[i].Record })
 }
 
 // logSink logs every violation, through a sampling logger so that a storm

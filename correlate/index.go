@@ -203,23 +203,25 @@ func (ix *Index) readTime(at time.Time) int64 {
 // addresses resolve as IPv4. It takes no lock and does not allocate.
 func (ix *Index) Resolve(ip netip.Addr, at time.Time) *Target {
 	ip = ip.Unmap()
-	return ix.ips.resolve(ip, addrShard(ip), ix.readTime(at))
+	sp := always()
+	return ix.ips.resolve(ip, addrShard(ip), ix.readTime(at), &sp)
 }
 
-func (ix *Index) resolveAt(ip netip.Addr, t int64) *Target {
-	return ix.ips.resolve(ip, addrShard(ip), t)
+func (ix *Index) resolveAt(ip netip.Addr, t int64, sp *Span) *Target {
+	return ix.ips.resolve(ip, addrShard(ip), t, sp)
 }
 
 // ResolveName returns the pod namespace/name at time at, for flows that name
 // a pod but carry no address, or nil. Its target holds the pod's primary
 // address (none while the pod has none); a hostNetwork pod is Kind node.
 func (ix *Index) ResolveName(namespace, name string, at time.Time) *Target {
-	return ix.resolveNameAt(namespace, name, ix.readTime(at))
+	sp := always()
+	return ix.resolveNameAt(namespace, name, ix.readTime(at), &sp)
 }
 
-func (ix *Index) resolveNameAt(namespace, name string, t int64) *Target {
+func (ix *Index) resolveNameAt(namespace, name string, t int64, sp *Span) *Target {
 	k := objKey{namespace, name}
-	return ix.names.resolve(k, nameShard(k), t)
+	return ix.names.resolve(k, nameShard(k), t, sp)
 }
 
 // NamespaceLabels returns a namespace's labels (shared: do not modify).

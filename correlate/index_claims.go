@@ -60,7 +60,10 @@ type slot struct {
 // (the newest holder), an open one before an ended one, and the latest
 // written. Without one, t is before every claim started: the inventory
 // lagged behind the network, so the earliest claim to come takes it.
-func (s *slot) resolve(t int64) *Target {
+//
+// It also narrows sp to the times around t at which none of the key's
+// claims starts or ends: the answer is the same at every time in sp.
+func (s *slot) resolve(t int64, sp *Span) *Target {
 	// Claims are compared by value: a pointer into s would make the
 	// caller's copy of the slot escape to the heap.
 	var best, early claim
@@ -69,6 +72,8 @@ func (s *slot) resolve(t int64) *Target {
 		if i >= 0 {
 			c = s.tail[i]
 		}
+		sp.narrow(c.from, t)
+		sp.narrow(c.expiry, t)
 		if c.from <= t {
 			if t < c.expiry && (best.target == nil || c.beats(&best)) {
 				best = c
@@ -131,7 +136,9 @@ type table[K comparable] struct {
 	shards [nShards]atomic.Pointer[map[K]slot]
 }
 
-func (t *table[K]) resolve(k K, shard uint8, at int64) *Target {
+// resolve returns what k was at time at, narrowing sp to the times with
+// the same answer (a key without claims is nothing at any time).
+func (t *table[K]) resolve(k K, shard uint8, at int64, sp *Span) *Target {
 	m := t.shards[shard].Load()
 	if m == nil {
 		return nil
@@ -140,7 +147,25 @@ func (t *table[K]) resolve(k K, shard uint8, at int64) *Target {
 	if !ok {
 		return nil
 	}
-	return s.resolve(at)
+	return s.resolve(at, sp)
+}
+
+// Span is a span of time [From, Until) in unix nanoseconds.
+type Span struct{ From, Until int64 }
+
+// always is the span of all times.
+func always() Span { return Span{From: noTime, Until: forever} }
+
+// Contains reports whether t is in the span.
+func (sp Span) Contains(t int64) bool { return sp.From <= t && t < sp.Until }
+
+// narrow shrinks sp, which holds t, to the side of boundary b that t is on.
+func (sp *Span) narrow(b, t int64) {
+	if b <= t {
+		sp.From = max(sp.From, b)
+	} else {
+		sp.Until = min(sp.Until, b)
+	}
 }
 
 func (t *table[K]) len() int {

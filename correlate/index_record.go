@@ -14,11 +14,12 @@ import (
 // serves the port) the destination itself. Backends are resolved at time
 // at. It does not allocate when dst has room.
 func (ix *Index) Translate(t *Target, ip netip.Addr, port uint16, proto flow.Protocol, at time.Time, dst []Candidate) []Candidate {
-	dst, _ = ix.translate(t, ip.Unmap(), port, proto, ix.readTime(at), dst)
+	valid := always()
+	dst, _ = ix.translate(t, ip.Unmap(), port, proto, ix.readTime(at), &valid, dst)
 	return dst
 }
 
-func (ix *Index) translate(t *Target, ip netip.Addr, port uint16, proto flow.Protocol, at int64, dst []Candidate) ([]Candidate, *ServicePort) {
+func (ix *Index) translate(t *Target, ip netip.Addr, port uint16, proto flow.Protocol, at int64, valid *Span, dst []Candidate) ([]Candidate, *ServicePort) {
 	if t == nil || t.Service == nil {
 		return append(dst, Candidate{Target: t, IP: ip, Port: port}), nil
 	}
@@ -28,7 +29,7 @@ func (ix *Index) translate(t *Target, ip netip.Addr, port uint16, proto flow.Pro
 	}
 	n := len(dst)
 	for _, b := range sp.Candidates(ip) {
-		bt := ix.resolveAt(b.IP, at)
+		bt := ix.resolveAt(b.IP, at, valid)
 		bport := b.Port
 		if bport == 0 && bt != nil {
 			bport = namedPort(bt.Peer.Ports, b.PortName, sp.Protocol)
@@ -51,30 +52,31 @@ func (ix *Index) translate(t *Target, ip netip.Addr, port uint16, proto flow.Pro
 // translated: res.Dst holds every backend candidate (the caller judges the
 // flow against each), r.Dst is filled from the first, and its Service and
 // ServicePort are set. It does not allocate once res.Dst has grown to the
-// largest backend count.
+// largest backend count. res.Valid is the span of start times at which
+// the same record would resolve alike, while the index does not change.
 func (ix *Index) ResolveRecord(r *flow.Record, res *Resolution) {
 	res.reset()
 	t := ix.readTime(r.TimeFirst)
-	res.Src = ix.candidate(&r.Src, t)
-	dst := ix.candidate(&r.Dst, t)
+	res.Src = ix.candidate(&r.Src, t, &res.Valid)
+	dst := ix.candidate(&r.Dst, t, &res.Valid)
 	res.WirePort = r.Dst.Port
 	if dst.Target != nil && dst.Target.Service != nil {
 		res.Service = dst.Target.Service
 	}
-	res.Dst, res.ServicePort = ix.translate(dst.Target, dst.IP, dst.Port, r.Protocol, t, res.Dst)
+	res.Dst, res.ServicePort = ix.translate(dst.Target, dst.IP, dst.Port, r.Protocol, t, &res.Valid, res.Dst)
 	res.Src.Fill(&r.Src)
 	res.FillDst(&r.Dst, 0)
 }
 
-func (ix *Index) candidate(e *flow.Endpoint, t int64) Candidate {
+func (ix *Index) candidate(e *flow.Endpoint, t int64, sp *Span) Candidate {
 	if !e.IP.IsValid() {
 		if e.Namespace != "" && e.Pod != "" {
-			if tg := ix.resolveNameAt(e.Namespace, e.Pod, t); tg != nil {
+			if tg := ix.resolveNameAt(e.Namespace, e.Pod, t, sp); tg != nil {
 				return Candidate{Target: tg, IP: tg.Endpoint.IP, Port: e.Port}
 			}
 		}
 		return Candidate{IP: e.IP, Port: e.Port}
 	}
 	ip := e.IP.Unmap()
-	return Candidate{Target: ix.resolveAt(ip, t), IP: ip, Port: e.Port}
+	return Candidate{Target: ix.resolveAt(ip, t, sp), IP: ip, Port: e.Port}
 }

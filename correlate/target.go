@@ -165,6 +165,10 @@ type Resolution struct {
 	ServicePort *ServicePort
 	// WirePort is the destination port seen on the wire.
 	WirePort uint16
+	// Valid is the span of start times over which the record resolves
+	// alike, as long as the index's version stays the same: an address's
+	// holder changes only where one of its claims starts or ends.
+	Valid Span
 }
 
 // FillDst sets e to destination candidate i. When the flow went to a
@@ -187,4 +191,5 @@ func (r *Resolution) reset() {
 	clear(r.Dst)
 	r.Dst = r.Dst[:0]
 	r.Service, r.ServicePort, r.WirePort = nil, nil, 0
+	r.Valid = always()
 }

@@ -149,10 +149,11 @@ func (c *judgement) apply(rec *flow.Record, explain bool) {
 
 // remember keeps the judgement of the event's record (the connection's way
 // round, just judged; picked is the destination candidate it names) for
-// the connection's later records.
-func (e *Event) remember(current *Policies, picked int, static anomaly.Class) {
-	if e.conn == nil {
-		return
+// the connection's later records, and returns it for its siblings (nil
+// when it cannot be kept).
+func (e *Event) remember(current *Policies, picked int, static anomaly.Class) *connEval {
+	if e.conn == nil && e.sib == nil {
+		return nil
 	}
 	r := &e.Record
 	j := judgement{
@@ -171,7 +172,7 @@ func (e *Event) remember(current *Policies, picked int, static anomaly.Class) {
 	j.ingress, ok[3] = codeOf(resultCodes[:], r.Ingress)
 	j.verdict, ok[4] = codeOf(resultCodes[:], r.Verdict)
 	if ok != [5]bool{true, true, true, true, true} {
-		return // a value the codes cannot hold: judge every record afresh
+		return nil // a value the codes cannot hold: judge every record afresh
 	}
 	if r.Dst.Service != "" {
 		j.service = r.Dst.Service
@@ -182,5 +183,9 @@ func (e *Event) remember(current *Policies, picked int, static anomaly.Class) {
 	if picked < len(e.Res.Dst) {
 		j.dst = e.Res.Dst[picked].Target
 	}
-	e.conn.eval.Store(&connEval{judgement: e.judged.intern(&j), at: r.TimeFirst.UnixNano()})
+	c := &connEval{judgement: e.judged.intern(&j), at: r.TimeFirst.UnixNano()}
+	if e.conn != nil {
+		e.conn.eval.Store(c)
+	}
+	return c
 }

@@ -1,6 +1,8 @@
 package pipeline
 
 import (
+	"encoding/binary"
+	"net/netip"
 	"sync/atomic"
 	"time"
 
@@ -31,24 +33,37 @@ func (k connKey) reverse() connKey {
 }
 
 // connKey4 is a connKey of two IPv4 addresses: 14 bytes instead of 38,
-// which halves the table's slots (24 bytes with the pointer, not 48).
-type connKey4 struct {
-	proto          uint8
-	cport, sport   uint16
-	client, server [4]byte
-}
+// which halves the table's slots (24 bytes with the pointer, not 48). It
+// is a plain array, without padding, so that the map hashes and compares
+// it as one piece of memory: protocol, client port, server port, client
+// address, server address.
+type connKey4 [14]byte
 
-// v4 returns k's short form, if both its addresses are IPv4 (mapped).
-func (k *connKey) v4() (connKey4, bool) {
-	if !mapped4(&k.client) || !mapped4(&k.server) {
+// key4 is the short key of a connection between two IPv4 (or
+// IPv4-mapped) addresses, which a connKey of them would also stand for.
+func key4(proto uint8, src, dst *flow.Endpoint) (connKey4, bool) {
+	if !is4(src.IP) || !is4(dst.IP) {
 		return connKey4{}, false
 	}
-	return connKey4{proto: k.proto, cport: k.cport, sport: k.sport,
-		client: [4]byte(k.client[12:]), server: [4]byte(k.server[12:])}, true
+	var k connKey4
+	k[0] = proto
+	binary.BigEndian.PutUint16(k[1:], src.Port)
+	binary.BigEndian.PutUint16(k[3:], dst.Port)
+	a, b := src.IP.As4(), dst.IP.As4()
+	copy(k[5:9], a[:])
+	copy(k[9:], b[:])
+	return k, true
 }
 
-func mapped4(a *[16]byte) bool {
-	return [12]byte(a[:12]) == [12]byte{10: 0xff, 11: 0xff}
+func is4(a netip.Addr) bool { return a.Is4() || a.Is4In6() }
+
+func (k connKey4) reverse() connKey4 {
+	r := k
+	copy(r[1:3], k[3:5])
+	copy(r[3:5], k[1:3])
+	copy(r[5:9], k[9:13])
+	copy(r[9:13], k[5:9])
+	return r
 }
 
 // connTable holds the connections by key, IPv4 ones (most) under their
@@ -56,21 +71,6 @@ func mapped4(a *[16]byte) bool {
 type connTable struct {
 	v4 map[connKey4]*connState
 	v6 map[connKey]*connState
-}
-
-func (t *connTable) get(k *connKey) *connState {
-	if k4, ok := k.v4(); ok {
-		return t.v4[k4]
-	}
-	return t.v6[*k]
-}
-
-func (t *connTable) set(k *connKey, st *connState) {
-	if k4, ok := k.v4(); ok {
-		t.v4[k4] = st
-		return
-	}
-	t.v6[*k] = st
 }
 
 func (t *connTable) len() int { return len(t.v4) + len(t.v6) }
@@ -164,37 +164,51 @@ func (c *conns) track(rec *flow.Record) (st *connState, repeat, reply bool) {
 	if rec.TimeLast.IsZero() || last < first {
 		last = first
 	}
-	fwd := keyOf(protoNum(rec.Protocol), &rec.Src, &rec.Dst)
-	rev := fwd.reverse()
+	proto := protoNum(rec.Protocol)
+	if k, ok := key4(proto, &rec.Src, &rec.Dst); ok {
+		return track(c, c.state.v4, k, rec, first, last)
+	}
+	return track(c, c.state.v6, keyOf(proto, &rec.Src, &rec.Dst), rec, first, last)
+}
+
+// tableKey is a connection table's key.
+type tableKey[K any] interface {
+	comparable
+	reverse() K
+}
+
+// track is conns.track in the table m, for the record's key fwd.
+func track[K tableKey[K]](c *conns, m map[K]*connState, fwd K, rec *flow.Record, first, last int64) (st *connState, repeat, reply bool) {
 	key := fwd
 	switch rec.Initiator {
 	case "dst":
-		key, reply = rev, true
+		key, reply = fwd.reverse(), true
 	case "":
 		// Without a handshake, a record is the reply of the connection
 		// its reverse names, if that one is known, or if it looks like one
 		// and its own direction is not known.
-		if st := c.state.get(&rev); st != nil && first <= st.last+c.idle {
+		rev := fwd.reverse()
+		if st := m[rev]; st != nil && first <= st.last+c.idle {
 			key, reply = rev, true
-		} else if c.state.get(&fwd) == nil && LooksLikeReply(rec) {
+		} else if m[fwd] == nil && LooksLikeReply(rec) {
 			key, reply = rev, true
 		}
 	}
-	st = c.state.get(&key)
+	st = m[key]
 	switch {
 	case st == nil:
 		if int64(c.state.len()) >= c.max {
 			c.sweep(true)
 		}
 		st = &connState{last: last}
-		c.state.set(&key, st)
+		m[key] = st
 	case first <= st.last+c.idle:
 		repeat = true
 		st.last = max(st.last, last)
 	default:
 		// The same 5-tuple after a long silence: a new connection.
 		st = &connState{last: last}
-		c.state.set(&key, st)
+		m[key] = st
 	}
 	if last > c.newest {
 		c.newest = last

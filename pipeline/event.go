@@ -40,6 +40,9 @@ type Event struct {
 	// stage, is the connection's judgement that this record reuses.
 	conn   *connState
 	cached *connEval
+	// sib, set by the correlate stage, is the record's siblings' shared
+	// state: cached came from it when set together (see siblings).
+	sib *sibling
 	// judged is where the evaluate stage interns judgements (nil: no
 	// interning), set with conn.
 	judged *judgements
@@ -123,7 +126,7 @@ func (b *Batch) Release() {
 	for i := range b.Events {
 		e := &b.Events[i]
 		e.Record, e.Anomaly, e.Unresolved, e.Repeat, e.Reply = flow.Record{}, 0, false, false, false
-		e.conn, e.cached, e.judged = nil, nil, nil
+		e.conn, e.cached, e.judged, e.sib = nil, nil, nil, nil
 	}
 	b.Events = b.Events[:0]
 	if b.pool != nil {

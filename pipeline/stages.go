@@ -29,6 +29,8 @@ type Correlate struct {
 	Meter    Meter
 	// Wait: see Ingest.Wait.
 	Wait bool
+
+	sibs siblings
 }
 
 // Run resolves until In is closed (then closes Out and returns nil) or ctx
@@ -68,8 +70,20 @@ func (s *Correlate) Run(ctx context.Context) error {
 			if e.cached = e.reusable(current); e.cached != nil {
 				continue
 			}
+			k, ok := siblingKey(&e.Record)
+			if ok {
+				at := e.Record.TimeFirst.UnixNano()
+				if e.sib = s.sibs.find(&k, inventory, at); e.sib != nil {
+					if e.cached = e.sib.judgement(current, at); e.cached != nil {
+						continue
+					}
+				}
+			}
 			s.Resolver.ResolveRecord(&e.Record, &e.Res)
 			e.Unresolved = e.Record.Src.Kind != flow.KindPod && e.Record.Dst.Kind != flow.KindPod
+			if ok && e.sib == nil {
+				e.sib = s.sibs.add(&k, inventory, &e.Res)
+			}
 		}
 		forward(ctx, s.Out, b, StageEvaluate, m, s.Wait)
 	}
@@ -159,6 +173,9 @@ func (s *Evaluate) evaluate(e *Event, current *Policies) {
 	if c := e.cached; c != nil {
 		c.apply(r, s.Explain)
 		e.Unresolved, static = c.unresolved, c.static
+		if e.sib != nil && e.conn != nil {
+			e.conn.eval.Store(c) // a sibling's: the connection's own from now on
+		}
 	} else {
 		v := &s.verdict
 		picked := s.judge.Evaluate(r, &e.Res, v)
@@ -167,7 +184,9 @@ func (s *Evaluate) evaluate(e *Event, current *Policies) {
 			blocks = current.Blocks
 		}
 		static = anomaly.Static(r, v, blocks)
-		e.remember(current, picked, static)
+		if c := e.remember(current, picked, static); c != nil && e.sib != nil {
+			e.sib.eval.Store(c)
+		}
 	}
 	e.Anomaly = static
 	if s.Inspector != nil {
@@ -177,7 +196,13 @@ func (s *Evaluate) evaluate(e *Event, current *Policies) {
 		} else {
 			*h = baseline.Handle{}
 		}
+		if e.sib != nil && *h == (baseline.Handle{}) {
+			*h = e.sib.base // the same peer entries as its siblings'
+		}
 		e.Anomaly |= s.Inspector.NovelConn(r, h, e.Repeat)
+		if e.sib != nil {
+			e.sib.base = *h
+		}
 	}
 	anomaly.Mark(r, e.Anomaly)
 	if e.Reply {

@@ -63,13 +63,18 @@ func newRing(capacity int) *ring {
 	return &ring{slots: make([]slot, capacity)}
 }
 
-func (r *ring) add(rec *flow.Record, now time.Time) {
+func (r *ring) add(n int, rec func(int) *flow.Record, node string, now time.Time) {
 	added := now.UnixNano()
 	r.mu.Lock()
-	s := &r.slots[r.next%uint64(len(r.slots))]
-	s.seq, s.added, s.rec = r.next, added, *rec
-	s.pb.Store(nil)
-	r.next++
+	for i := range n {
+		s := &r.slots[r.next%uint64(len(r.slots))]
+		s.seq, s.added, s.rec = r.next, added, *rec(i)
+		if s.rec.Node == "" {
+			s.rec.Node = node
+		}
+		s.pb.Store(nil)
+		r.next++
+	}
 	if r.wake != nil {
 		close(r.wake)
 		r.wake = nil

@@ -16,6 +16,7 @@ import (
 	"google.golang.org/protobuf/types/known/structpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/flow-auditor/flow-auditor/flow"
 	"github.com/flow-auditor/flow-auditor/hubble/verdict"
 )
 
@@ -299,5 +300,30 @@ func TestOtherObserverCallsAreUnimplemented(t *testing.T) {
 	}
 	if status.Code(err) != codes.Unimplemented {
 		t.Errorf("GetDebugEvents: %v, want Unimplemented", err)
+	}
+}
+
+// TestAddEachAddsABatchInOrder adds the scenario as one batch, its records
+// without a node, into a ring smaller than the batch: the newest flows are
+// served, in order, named after the server's node.
+func TestAddEachAddsABatchInOrder(t *testing.T) {
+	srv := New(Config{Capacity: 5, NodeName: "node-b"})
+	recs := scenario()
+	for i := range recs {
+		recs[i].Node = ""
+	}
+	srv.AddEach(len(recs), func(i int) *flow.Record { return &recs[i] })
+	c, _ := serve(t, srv)
+	got, err := collect(t, c, &observer.GetFlowsRequest{})
+	if err != nil {
+		t.Fatalf("GetFlows: %v", err)
+	}
+	if !slices.Equal(indexes(got), []int{3, 4, 5, 6, 7}) {
+		t.Errorf("got flows %v, want the last five in order", indexes(got))
+	}
+	for _, f := range got {
+		if f.GetNodeName() != "node-b" {
+			t.Errorf("flow %d on node %q, want node-b", scenarioIndex(f), f.GetNodeName())
+		}
 	}
 }
