@@ -78,8 +78,10 @@ func (t *judgements) intern(j *judgement) *judgement {
 		return &c
 	}
 	if t.m == nil || t.policies != j.policies || len(t.m) >= maxJudgements {
-		// Dropping the old entries also lets old policy sets be freed.
-		t.m, t.policies = make(map[judgement]*judgement), j.policies
+		// Dropping the old entries also lets old policy sets be freed. The
+		// new table is as large as the old one was: it is likely to fill
+		// as much again, and growing rehashes every entry.
+		t.m, t.policies = make(map[judgement]*judgement, len(t.m)), j.policies
 	}
 	if s, ok := t.m[*j]; ok {
 		return s

@@ -58,3 +58,32 @@ func TestConnsBounded(t *testing.T) {
 		}
 	}
 }
+
+// TestConnsForgetEverythingAfterALull: once every connection went idle
+// before a record starts, the table starts over, and that record is a new
+// connection even if it reuses an old 5-tuple; a record that starts within
+// the idle time of its connection's last one stays a repeat however late
+// it ends.
+func TestConnsForgetEverythingAfterALull(t *testing.T) {
+	c := newConns(time.Minute, 100, nil)
+	t0 := time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
+	rec := func(port uint16, first, last time.Duration) *flow.Record {
+		return &flow.Record{
+			TimeFirst: t0.Add(first), TimeLast: t0.Add(last), Protocol: flow.TCP, Initiator: "src",
+			Src: flow.Endpoint{IP: netip.MustParseAddr("10.0.0.1"), Port: port},
+			Dst: flow.Endpoint{IP: netip.MustParseAddr("10.0.0.2"), Port: 80},
+		}
+	}
+	for p := range uint16(3) {
+		c.track(rec(40000+p, 0, time.Second))
+	}
+	if _, repeat, _ := c.track(rec(40000, 50*time.Second, 5*time.Minute)); !repeat {
+		t.Error("a record starting within a minute of its connection's last one, ending long after, is not a repeat")
+	}
+	if _, repeat, _ := c.track(rec(40001, 6*time.Minute+2*time.Second, 6*time.Minute+3*time.Second)); repeat {
+		t.Error("after a lull longer than the idle time, an old 5-tuple is still a repeat")
+	}
+	if n := c.size(); n != 1 {
+		t.Errorf("after the lull the table holds %d connections, want 1", n)
+	}
+}

@@ -26,32 +26,50 @@ type sibling struct {
 	base    baseline.Handle
 }
 
-// siblings is the correlate stage's table of siblings, bounded: when full
-// it starts over.
+// siblings is the correlate stage's table of siblings, IPv4 ones under
+// their short key, bounded: when full it starts over.
 type siblings struct {
-	m map[connKey]*sibling
+	v4 map[connKey4]*sibling
+	v6 map[connKey]*sibling
 }
 
 // maxSiblings bounds the table: a node's distinct (client, server, port)
 // triples number in the thousands.
 const maxSiblings = 1 << 14
 
-// siblingKey is rec's sibling key (its connection's way round, the client
-// port left out), if rec can have siblings: both addresses known, a start
-// time, and no verdict of its source's own.
-func siblingKey(rec *flow.Record) (connKey, bool) {
+// sibKey is a record's sibling key: its connection's key (its way round,
+// which the correlate stage has set) with the client port left out.
+type sibKey struct {
+	k4  connKey4
+	k   connKey
+	is4 bool
+}
+
+// siblingKey is rec's sibling key, if rec can have siblings: both
+// addresses known, a start time, and no verdict of its source's own.
+func siblingKey(rec *flow.Record) (sibKey, bool) {
 	if !rec.Src.IP.IsValid() || !rec.Dst.IP.IsValid() || rec.TimeFirst.IsZero() || rec.Verdict != "" {
-		return connKey{}, false
+		return sibKey{}, false
 	}
-	k := keyOf(protoNum(rec.Protocol), &rec.Src, &rec.Dst)
+	proto := protoNum(rec.Protocol)
+	if k4, ok := key4(proto, &rec.Src, &rec.Dst); ok {
+		k4[1], k4[2] = 0, 0 // the client port
+		return sibKey{k4: k4, is4: true}, true
+	}
+	k := keyOf(proto, &rec.Src, &rec.Dst)
 	k.cport = 0
-	return k, true
+	return sibKey{k: k}, true
 }
 
 // find returns the sibling of k that a record starting at t, resolved with
 // inventory version, may share, or nil.
-func (t *siblings) find(k *connKey, version uint64, at int64) *sibling {
-	s := t.m[*k]
+func (t *siblings) find(k *sibKey, version uint64, at int64) *sibling {
+	var s *sibling
+	if k.is4 {
+		s = t.v4[k.k4]
+	} else {
+		s = t.v6[k.k]
+	}
 	if s == nil || s.version != version || !s.valid.Contains(at) {
 		return nil
 	}
@@ -59,12 +77,16 @@ func (t *siblings) find(k *connKey, version uint64, at int64) *sibling {
 }
 
 // add makes the sibling of k for a record just resolved as res.
-func (t *siblings) add(k *connKey, version uint64, res *correlate.Resolution) *sibling {
-	if t.m == nil || len(t.m) >= maxSiblings {
-		t.m = make(map[connKey]*sibling)
+func (t *siblings) add(k *sibKey, version uint64, res *correlate.Resolution) *sibling {
+	if t.v4 == nil || len(t.v4)+len(t.v6) >= maxSiblings {
+		t.v4, t.v6 = make(map[connKey4]*sibling), make(map[connKey]*sibling)
 	}
 	s := &sibling{version: version, valid: res.Valid}
-	t.m[*k] = s
+	if k.is4 {
+		t.v4[k.k4] = s
+	} else {
+		t.v6[k.k] = s
+	}
 	return s
 }
 
