@@ -76,29 +76,33 @@ type connTable struct {
 func (t *connTable) len() int { return len(t.v4) + len(t.v6) }
 
 // forgetIdle deletes the connections last seen before horizon. When most
-// are idle it moves the rest to a new table of the same size instead: a
-// map emptied by deletes keeps its deleted slots, which every later lookup
+// are idle it clears the table and puts the rest back instead: a map
+// emptied by deletes keeps its deleted slots, which every later lookup
 // probes through.
-func forgetIdle[K comparable](m *map[K]*connState, horizon int64) {
-	live := 0
-	for _, st := range *m {
-		if st.last >= horizon {
-			live++
-		}
+func forgetIdle[K comparable](m map[K]*connState, horizon int64) {
+	type kept struct {
+		k  K
+		st *connState
 	}
-	if live*2 < len(*m) {
-		fresh := make(map[K]*connState, len(*m))
-		for k, st := range *m {
-			if st.last >= horizon {
-				fresh[k] = st
+	var live []kept
+	for k, st := range m {
+		if st.last >= horizon {
+			live = append(live, kept{k, st})
+			if len(live)*2 >= len(m) {
+				break // most are live: delete the idle ones in place
 			}
 		}
-		*m = fresh
+	}
+	if len(live)*2 < len(m) {
+		clear(m)
+		for _, e := range live {
+			m[e.k] = e.st
+		}
 		return
 	}
-	for k, st := range *m {
+	for k, st := range m {
 		if st.last < horizon {
-			delete(*m, k)
+			delete(m, k)
 		}
 	}
 }
@@ -186,14 +190,14 @@ func (c *conns) track(rec *flow.Record) (st *connState, repeat, reply bool) {
 	if c.newest < first-c.idle && c.state.len() > 0 {
 		// Every connection remembered went idle before this record (a lull,
 		// or a replayed timeline's jump): start over without looking at each.
-		c.state.v4 = make(map[connKey4]*connState, len(c.state.v4))
-		c.state.v6 = make(map[connKey]*connState, len(c.state.v6))
+		clear(c.state.v4) // which leaves no deleted slots, unlike deletes
+		clear(c.state.v6)
 	}
 	proto := protoNum(rec.Protocol)
 	if k, ok := key4(proto, &rec.Src, &rec.Dst); ok {
-		return track(c, &c.state.v4, k, rec, first, last)
+		return track(c, c.state.v4, k, rec, first, last)
 	}
-	return track(c, &c.state.v6, keyOf(proto, &rec.Src, &rec.Dst), rec, first, last)
+	return track(c, c.state.v6, keyOf(proto, &rec.Src, &rec.Dst), rec, first, last)
 }
 
 // tableKey is a connection table's key.
@@ -202,10 +206,8 @@ type tableKey[K any] interface {
 	reverse() K
 }
 
-// track is conns.track in the table *t (which a sweep may replace), for
-// the record's key fwd.
-func track[K tableKey[K]](c *conns, t *map[K]*connState, fwd K, rec *flow.Record, first, last int64) (st *connState, repeat, reply bool) {
-	m := *t
+// track is conns.track in the table m, for the record's key fwd.
+func track[K tableKey[K]](c *conns, m map[K]*connState, fwd K, rec *flow.Record, first, last int64) (st *connState, repeat, reply bool) {
 	key := fwd
 	switch rec.Initiator {
 	case "dst":
@@ -226,7 +228,6 @@ func track[K tableKey[K]](c *conns, t *map[K]*connState, fwd K, rec *flow.Record
 	case st == nil:
 		if int64(c.state.len()) >= c.max {
 			c.sweep(true)
-			m = *t
 		}
 		st = &connState{last: last}
 		m[key] = st
@@ -251,8 +252,8 @@ func track[K tableKey[K]](c *conns, t *map[K]*connState, fwd K, rec *flow.Record
 // sweep forgets idle connections, and when full a tenth of the rest.
 func (c *conns) sweep(full bool) {
 	horizon := c.newest - c.idle
-	forgetIdle(&c.state.v4, horizon)
-	forgetIdle(&c.state.v6, horizon)
+	forgetIdle(c.state.v4, horizon)
+	forgetIdle(c.state.v6, horizon)
 	if !full || int64(c.state.len()) < c.max {
 		return
 	}
