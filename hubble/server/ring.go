@@ -63,23 +63,44 @@ func newRing(capacity int) *ring {
 	return &ring{slots: make([]slot, capacity)}
 }
 
-func (r *ring) add(n int, rec func(int) *flow.Record, node string, now time.Time) {
+// add copies rec into the next slot (named after node when it names
+// none) and wakes the followers.
+func (r *ring) add(rec *flow.Record, node string, now time.Time) {
+	added := now.UnixNano()
+	r.mu.Lock()
+	r.put(rec, node, added)
+	r.woken()
+	r.mu.Unlock()
+}
+
+// addEach is add for n records, rec(i) for each i below n, under one lock.
+func (r *ring) addEach(n int, rec func(int) *flow.Record, node string, now time.Time) {
 	added := now.UnixNano()
 	r.mu.Lock()
 	for i := range n {
-		s := &r.slots[r.next%uint64(len(r.slots))]
-		s.seq, s.added, s.rec = r.next, added, *rec(i)
-		if s.rec.Node == "" {
-			s.rec.Node = node
-		}
-		s.pb.Store(nil)
-		r.next++
+		r.put(rec(i), node, added)
 	}
+	r.woken()
+	r.mu.Unlock()
+}
+
+// put writes rec into the next slot; callers hold mu.
+func (r *ring) put(rec *flow.Record, node string, added int64) {
+	s := &r.slots[r.next%uint64(len(r.slots))]
+	s.seq, s.added, s.rec = r.next, added, *rec
+	if s.rec.Node == "" {
+		s.rec.Node = node
+	}
+	s.pb.Store(nil)
+	r.next++
+}
+
+// woken wakes every waiting follower; callers hold mu.
+func (r *ring) woken() {
 	if r.wake != nil {
 		close(r.wake)
 		r.wake = nil
 	}
-	r.mu.Unlock()
 }
 
 // oldest is the sequence number of the oldest flow held; callers hold mu.

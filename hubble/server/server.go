@@ -117,13 +117,13 @@ func New(cfg Config) *Server {
 // holds a lock only for the copy. Safe for concurrent use. The record's
 // label map is kept, not copied: it must not be modified after.
 func (s *Server) Add(rec flow.Record) {
-	s.ring.add(1, func(int) *flow.Record { return &rec }, s.cfg.NodeName, time.Now())
+	s.ring.add(&rec, s.cfg.NodeName, time.Now())
 }
 
 // AddEach adds n records, rec(i) for each i below n, as Add does, reading
 // the clock and taking the lock once for all of them.
 func (s *Server) AddEach(n int, rec func(i int) *flow.Record) {
-	s.ring.add(n, rec, s.cfg.NodeName, time.Now())
+	s.ring.addEach(n, rec, s.cfg.NodeName, time.Now())
 }
 
 // Run adds every record from in until in is closed or ctx ends: the ring
