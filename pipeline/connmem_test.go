@@ -39,8 +39,8 @@ func TestConnsKeysByFamily(t *testing.T) {
 			t.Errorf("%s: repeat %v, want %v", s.name, repeat, s.repeat)
 		}
 	}
-	if len(c.state.v4) != 1 || len(c.state.v6) != 2 {
-		t.Errorf("table: %d IPv4 and %d other connections, want 1 and 2", len(c.state.v4), len(c.state.v6))
+	if c.state.v4.count() != 1 || len(c.state.v6) != 2 {
+		t.Errorf("table: %d IPv4 and %d other connections, want 1 and 2", c.state.v4.count(), len(c.state.v6))
 	}
 	c.track(rec("10.0.0.9", "10.0.0.2", 40000, 80, 3*time.Minute))
 	if n := c.size(); n != 1 {

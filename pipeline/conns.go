@@ -67,19 +67,27 @@ func (k connKey4) reverse() connKey4 {
 }
 
 // connTable holds the connections by key, IPv4 ones (most) under their
-// short key.
+// short key in a table of their own.
 type connTable struct {
-	v4 map[connKey4]*connState
-	v6 map[connKey]*connState
+	v4 *table4
+	v6 mapTable[connKey]
 }
 
-func (t *connTable) len() int { return len(t.v4) + len(t.v6) }
+func (t *connTable) len() int { return t.v4.count() + t.v6.count() }
+
+// mapTable is a connection table in a Go map.
+type mapTable[K comparable] map[K]*connState
+
+func (m mapTable[K]) get(k K) *connState     { return m[k] }
+func (m mapTable[K]) set(k K, st *connState) { m[k] = st }
+func (m mapTable[K]) count() int             { return len(m) }
+func (m mapTable[K]) clear()                 { clear(m) }
 
 // forgetIdle deletes the connections last seen before horizon. When most
 // are idle it clears the table and puts the rest back instead: a map
 // emptied by deletes keeps its deleted slots, which every later lookup
 // probes through.
-func forgetIdle[K comparable](m map[K]*connState, horizon int64) {
+func (m mapTable[K]) forgetIdle(horizon int64) {
 	type kept struct {
 		k  K
 		st *connState
@@ -108,7 +116,7 @@ func forgetIdle[K comparable](m map[K]*connState, horizon int64) {
 }
 
 // forgetSome deletes n connections, at random (map order).
-func forgetSome[K comparable](m map[K]*connState, n int) {
+func (m mapTable[K]) forgetSome(n int) {
 	for k := range m {
 		if n <= 0 {
 			return
@@ -151,6 +159,32 @@ type conns struct {
 	// judged is the connections' judgements, interned; the evaluate stage
 	// alone uses it (Event.judged).
 	judged judgements
+	// warm's scratch, and what it read (kept, so that the reads stay).
+	warmKeys  []connKey4
+	warmHomes []int
+	warmed    uintptr
+}
+
+// warm readies the IPv4 table for recs, a batch about to be tracked (see
+// table4.warm): the slots and states they need are fetched together.
+func (c *conns) warm(recs []flow.Record) {
+	keys := c.warmKeys[:0]
+	for i := range recs {
+		rec := &recs[i]
+		k, ok := key4(protoNum(rec.Protocol), &rec.Src, &rec.Dst)
+		if !ok {
+			continue
+		}
+		if rec.Initiator == "dst" {
+			k = k.reverse()
+		}
+		keys = append(keys, k)
+	}
+	if cap(c.warmHomes) < len(keys) {
+		c.warmHomes = make([]int, len(keys))
+	}
+	c.warmKeys = keys
+	c.warmed += c.state.v4.warm(keys, c.warmHomes[:len(keys)])
 }
 
 // connState is one connection: when it was last seen (the Ingest stage's),
@@ -173,7 +207,7 @@ func newConns(idle time.Duration, max int, now func() time.Time) *conns {
 		now = time.Now
 	}
 	return &conns{idle: int64(idle), max: int64(max), now: now, state: connTable{
-		v4: make(map[connKey4]*connState), v6: make(map[connKey]*connState),
+		v4: newTable4(), v6: make(mapTable[connKey]),
 	}}
 }
 
@@ -190,8 +224,8 @@ func (c *conns) track(rec *flow.Record) (st *connState, repeat, reply bool) {
 	if c.newest < first-c.idle && c.state.len() > 0 {
 		// Every connection remembered went idle before this record (a lull,
 		// or a replayed timeline's jump): start over without looking at each.
-		clear(c.state.v4) // which leaves no deleted slots, unlike deletes
-		clear(c.state.v6)
+		c.state.v4.clear()
+		c.state.v6.clear() // which leaves no deleted slots, unlike deletes
 	}
 	proto := protoNum(rec.Protocol)
 	if k, ok := key4(proto, &rec.Src, &rec.Dst); ok {
@@ -206,8 +240,14 @@ type tableKey[K any] interface {
 	reverse() K
 }
 
+// keyedTable is a connection table with keys K.
+type keyedTable[K any] interface {
+	get(k K) *connState
+	set(k K, st *connState)
+}
+
 // track is conns.track in the table m, for the record's key fwd.
-func track[K tableKey[K]](c *conns, m map[K]*connState, fwd K, rec *flow.Record, first, last int64) (st *connState, repeat, reply bool) {
+func track[K tableKey[K], T keyedTable[K]](c *conns, m T, fwd K, rec *flow.Record, first, last int64) (st *connState, repeat, reply bool) {
 	key := fwd
 	switch rec.Initiator {
 	case "dst":
@@ -217,27 +257,27 @@ func track[K tableKey[K]](c *conns, m map[K]*connState, fwd K, rec *flow.Record,
 		// its reverse names, if that one is known, or if it looks like one
 		// and its own direction is not known.
 		rev := fwd.reverse()
-		if st := m[rev]; st != nil && first <= st.last+c.idle {
+		if st := m.get(rev); st != nil && first <= st.last+c.idle {
 			key, reply = rev, true
-		} else if m[fwd] == nil && LooksLikeReply(rec) {
+		} else if m.get(fwd) == nil && LooksLikeReply(rec) {
 			key, reply = rev, true
 		}
 	}
-	st = m[key]
+	st = m.get(key)
 	switch {
 	case st == nil:
 		if int64(c.state.len()) >= c.max {
 			c.sweep(true)
 		}
 		st = &connState{last: last}
-		m[key] = st
+		m.set(key, st)
 	case first <= st.last+c.idle:
 		repeat = true
 		st.last = max(st.last, last)
 	default:
 		// The same 5-tuple after a long silence: a new connection.
 		st = &connState{last: last}
-		m[key] = st
+		m.set(key, st)
 	}
 	if last > c.newest {
 		c.newest = last
@@ -252,15 +292,15 @@ func track[K tableKey[K]](c *conns, m map[K]*connState, fwd K, rec *flow.Record,
 // sweep forgets idle connections, and when full a tenth of the rest.
 func (c *conns) sweep(full bool) {
 	horizon := c.newest - c.idle
-	forgetIdle(c.state.v4, horizon)
-	forgetIdle(c.state.v6, horizon)
+	c.state.v4.forgetIdle(horizon)
+	c.state.v6.forgetIdle(horizon)
 	if !full || int64(c.state.len()) < c.max {
 		return
 	}
 	n := max(c.state.len()/10, 1)
-	n4 := n * len(c.state.v4) / c.state.len()
-	forgetSome(c.state.v4, n4)
-	forgetSome(c.state.v6, n-n4)
+	n4 := n * c.state.v4.count() / c.state.len()
+	c.state.v4.forgetSome(n4)
+	c.state.v6.forgetSome(n - n4)
 }
 
 // size is the number of connections remembered.

@@ -85,6 +85,7 @@ func (s *Ingest) runBatches(ctx context.Context) error {
 		for len(recs) > 0 {
 			b := s.Pool.Get()
 			n := min(len(recs), s.Pool.Size())
+			s.conns.warm(recs[:n])
 			for i := range n {
 				s.add(b, &recs[i])
 			}
