@@ -149,7 +149,7 @@ func protoNum(p flow.Protocol) uint8 {
 // records' own (a replayed file keeps its timeline): a connection idle for
 // longer than idle is forgotten, and a record after that starts a new one.
 // At most max connections are kept; past that, a tenth is forgotten at
-// random (map order), which only means some repeats count again.
+// random (map and slot order), which only means some repeats count again.
 type conns struct {
 	idle, max int64
 	state     connTable
