@@ -37,7 +37,7 @@ func newTable4() *table4 {
 // home is the slot where k's probe starts.
 func (t *table4) home(k *connKey4) int {
 	a := binary.LittleEndian.Uint64(k[0:8])
-	b := binary.LittleEndian.Uint64(k[6:14])
+	b := binary.LittleEndian.Uint64(k[5:13])
 	hi, lo := bits.Mul64(a^t.seed[0], b^t.seed[1])
 	return int((hi ^ lo) & uint64(len(t.slots)-1))
 }
